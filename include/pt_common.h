@@ -1,0 +1,30 @@
+/* pt_common.h: the error type every module reports through, and small helpers.
+ * Library code never prints or exits: it fills a pt_err and returns non-zero,
+ * so that main decides what the user sees and tests can check every error path. */
+#ifndef PT_COMMON_H
+#define PT_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define PT_VERSION "0.1.0"
+
+/* Byte alignment of every buffer a kernel streams through: one cache line,
+ * which is also one AVX-512 vector, so per-thread buffers never share a line. */
+#define PT_ALIGN 64
+
+typedef struct pt_err {
+    char msg[1024];
+} pt_err;
+
+/* Fills err->msg (printf-style) and returns -1, so callers can write
+ * `return pt_fail(err, "...")`. err may be NULL. */
+int pt_fail(pt_err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Zeroed, PT_ALIGN-aligned allocation, size rounded up to PT_ALIGN; NULL on failure. */
+void *pt_alloc(size_t bytes);
+void pt_free(void *p);
+
+#define PT_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+#endif

@@ -1,0 +1,57 @@
+/* pt_kernels.h: the numerical kernels of one shard: input conversion, dense
+ * layers forward and backward, activations, output layer with its loss.
+ * Plain functions over float buffers with explicit sizes; no threads, no
+ * allocation. Dimension names used throughout:
+ *   n     samples in the shard
+ *   in    inputs of a layer;  lda: row stride of the layer's input buffer
+ *   out   real outputs of a layer;  outp: out padded to PT_LANES (row stride)
+ * Weights are transposed and padded as pt_model.h describes: wt is (in, outp). */
+#ifndef PT_KERNELS_H
+#define PT_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pt_config.h"
+
+/* x is (N, dim) uint8; out is (n, dim): out[i][k] = lut[x[idx[i]][k]]. */
+void pt_gather_u8(int n, int dim, const uint8_t *x, const int *idx, const float lut[256], float *out);
+
+/* z (n, outp) = a (n, in; stride lda) . wt (in, outp) + b (outp). */
+void pt_dense_forward(int n, int in, int lda, int outp, const float *a, const float *wt,
+                      const float *b, float *z);
+
+/* Weight gradient, written (not accumulated): dwt (in, outp) = a^T . dz and
+ * db (outp) = column sums of dz (n, outp). */
+void pt_dense_backward_w(int n, int in, int lda, int outp, const float *a, const float *dz,
+                         float *dwt, float *db);
+
+/* Input gradient: da (n, ldda)[i][k] = sum_o dz[i][o] * wt[k][o] for k < in;
+ * lanes in..ldda-1 are set to zero so padding never carries gradient. */
+void pt_dense_backward_x(int n, int in, int ldda, int outp, const float *dz, const float *wt,
+                         float *da);
+
+/* An activation and its derivative, applied to `count` contiguous floats.
+ * backward computes dz = da * g'(z), given z and a = g(z); dz may alias da. */
+typedef struct pt_activation {
+    pt_act_kind kind;
+    void (*forward)(size_t count, const float *z, float *a);
+    void (*backward)(size_t count, const float *z, const float *a, const float *da, float *dz);
+} pt_activation;
+extern const pt_activation pt_activations[PT_ACT_COUNT];
+
+/* Output layer and loss for n samples with k real classes in rows of stride
+ * outp: adds the summed loss to *loss_sum, the number of correct argmax
+ * predictions to *correct; if dz is not NULL writes dLoss/dz (p - y; padding
+ * lanes zero); if pred is not NULL writes each sample's predicted class.
+ * softmax: cross-entropy of softmax(z). sigmoid: binary cross-entropy of
+ * each sigmoid(z_o) against the one-hot label, summed over the k outputs. */
+void pt_output_loss(pt_out_kind kind, int n, int k, int outp, const float *z, const uint8_t *labels,
+                    float *dz, double *loss_sum, long *correct, uint8_t *pred);
+
+/* exp(x) for float, branch-free so loops over it vectorise (libm's expf does
+ * not without -ffast-math, which we refuse). Max error ~4 ulp on [-87, 88];
+ * arguments outside are clamped. Exposed for tests. */
+float pt_expf(float x);
+
+#endif

@@ -1,0 +1,71 @@
+/* pt_train.h: the data-parallel training step and evaluation.
+ *
+ * A mini-batch of B samples is cut into ceil(B / shard) shards of `shard`
+ * consecutive samples; the cut depends on B and the config, never on the
+ * thread count. Threads take whole shards; each shard writes its gradient
+ * into its own slot. The reduction then sums the slots in shard order for
+ * every parameter (threads split the parameters, not the sum), divides by
+ * B, and applies the optimiser to the same parameter range. So the bits of
+ * every update are the same for 1, 2, 3 or 16 threads: the thread count only
+ * changes who computes what. One OpenMP parallel region spans a whole pass;
+ * each step has two barriers (after the shards, after the update). */
+#ifndef PT_TRAIN_H
+#define PT_TRAIN_H
+
+#include <stdint.h>
+
+#include "pt_common.h"
+#include "pt_config.h"
+#include "pt_data.h"
+#include "pt_model.h"
+#include "pt_optim.h"
+#include "pt_placement.h"
+
+typedef struct pt_trainer pt_trainer;
+
+/* Where the time of a training pass went, in seconds summed over steps;
+ * per-thread figures are averaged over threads. */
+typedef struct pt_pass_stats {
+    long steps, samples;
+    double loss_sum;        /* summed training loss of the shards, as the steps saw it */
+    long correct;
+    int diverged;           /* a step's loss was NaN or infinite: the pass stopped there */
+    double seconds;         /* wall time of the pass */
+    double compute, wait, reduce;  /* shard forward/backward, barrier wait, reduction + update */
+} pt_pass_stats;
+
+/* Progress hook, called by one thread at most every 64 steps. */
+typedef void (*pt_progress_fn)(void *ctx, long samples_done, long samples_total);
+
+/* The trainer borrows everything it is given; keep them alive until pt_trainer_free.
+ * placement may be NULL (no binding). */
+pt_trainer *pt_trainer_create(pt_model *model, pt_optim *optim, const pt_dataset *data,
+                              const float lut[256], int batch, int shard, int n_threads,
+                              pt_placement *placement, pt_err *err);
+void pt_trainer_free(pt_trainer *t);
+void pt_trainer_set_progress(pt_trainer *t, pt_progress_fn fn, void *ctx);
+int pt_trainer_threads(const pt_trainer *t);
+/* Warnings collected inside parallel regions (e.g. a failed bind), "" if none. */
+const char *pt_trainer_warning(const pt_trainer *t);
+
+/* Train on order[0..n) in mini-batches of `batch` (the last one may be
+ * smaller). Returns 0, or 1 when the loss diverged (stats->diverged set). */
+int pt_trainer_pass(pt_trainer *t, const int *order, long n, pt_pass_stats *stats);
+
+/* Total optimiser updates applied so far (the global step). */
+long pt_trainer_step_count(const pt_trainer *t);
+
+/* Forward pass over samples idx[0..n) of data (the training set or another
+ * with the same features): mean loss and accuracy; pred (may be NULL)
+ * receives each sample's predicted class. Parallel, with a fixed summation
+ * order, so it too is independent of the thread count. */
+void pt_trainer_evaluate(pt_trainer *t, const pt_dataset *data, const int *idx, long n, double *loss,
+                         double *acc, uint8_t *pred);
+
+/* Forward and backward of one shard into grad (n_params floats, written):
+ * the single-threaded building block, exposed for gradient checks. Returns
+ * the summed loss over the shard's n samples. */
+double pt_shard_gradient(const pt_model *model, const pt_dataset *data, const float lut[256],
+                         const int *idx, int n, float *grad);
+
+#endif
