@@ -1,6 +1,6 @@
 /* pt_data.h: IDX files (plain or gzip) and the in-memory dataset.
  * Images stay uint8, stored once; float conversion happens per shard in the
- * training step (through pt_dataset.lut), so memory stays near the raw size.
+ * training step (through pt_input_map), so memory stays near the raw size.
  * Splits are index lists into the one copy, never copies of the data. */
 #ifndef PT_DATA_H
 #define PT_DATA_H
@@ -48,10 +48,16 @@ typedef struct pt_dataset {
 int pt_dataset_load(pt_dataset *ds, const char *images_path, const char *labels_path, pt_err *err);
 void pt_dataset_free(pt_dataset *ds);
 
-/* Affine map uint8 -> float as a 256-entry table: scale gives x/255,
- * standardize gives (x - mean)/std with mean and std of the pixels of the
- * listed training samples. */
-void pt_prep_table(pt_prep_kind kind, const pt_dataset *ds, const int *idx, int n, float lut[256],
-                   double *mean, double *std);
+/* How a uint8 feature becomes a float: v * scale + shift. An affine map
+ * (not a table) so the per-shard conversion is a few vector instructions.
+ * scale: mean 0, std 255 (v / 255); standardize: mean and population std of
+ * every pixel of the listed training samples (raw 0..255 units). */
+typedef struct pt_input_map {
+    float scale, shift;   /* scale = 1/std, shift = -mean/std */
+    double mean, std;
+} pt_input_map;
+
+void pt_input_map_fit(pt_prep_kind kind, const pt_dataset *ds, const int *idx, int n,
+                      pt_input_map *map);
 
 #endif

@@ -14,8 +14,9 @@
 
 #include "pt_config.h"
 
-/* x is (N, dim) uint8; out is (n, dim): out[i][k] = lut[x[idx[i]][k]]. */
-void pt_gather_u8(int n, int dim, const uint8_t *x, const int *idx, const float lut[256], float *out);
+/* x is (N, dim) uint8; out is (n, dim): out[i][k] = x[idx[i]][k] * scale + shift. */
+void pt_gather_u8(int n, int dim, const uint8_t *x, const int *idx, float scale, float shift,
+                  float *out);
 
 /* z (n, outp) = a (n, in; stride lda) . wt (in, outp) + b (outp). */
 void pt_dense_forward(int n, int in, int lda, int outp, const float *a, const float *wt,

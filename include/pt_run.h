@@ -49,8 +49,7 @@ typedef struct pt_setup {
     pt_dataset train_set, test_set;
     int *train_idx, *val_idx, *test_idx;   /* indices into train_set / test_set */
     long n_train, n_val, n_test;
-    float lut[256];
-    double prep_mean, prep_std;
+    pt_input_map input;   /* uint8 -> float conversion fitted on the training split */
     pt_model model;
 } pt_setup;
 

@@ -40,7 +40,7 @@ typedef void (*pt_progress_fn)(void *ctx, long samples_done, long samples_total)
 /* The trainer borrows everything it is given; keep them alive until pt_trainer_free.
  * placement may be NULL (no binding). */
 pt_trainer *pt_trainer_create(pt_model *model, pt_optim *optim, const pt_dataset *data,
-                              const float lut[256], int batch, int shard, int n_threads,
+                              const pt_input_map *map, int batch, int shard, int n_threads,
                               pt_placement *placement, pt_err *err);
 void pt_trainer_free(pt_trainer *t);
 void pt_trainer_set_progress(pt_trainer *t, pt_progress_fn fn, void *ctx);
@@ -65,7 +65,7 @@ void pt_trainer_evaluate(pt_trainer *t, const pt_dataset *data, const int *idx, 
 /* Forward and backward of one shard into grad (n_params floats, written):
  * the single-threaded building block, exposed for gradient checks. Returns
  * the summed loss over the shard's n samples. */
-double pt_shard_gradient(const pt_model *model, const pt_dataset *data, const float lut[256],
+double pt_shard_gradient(const pt_model *model, const pt_dataset *data, const pt_input_map *map,
                          const int *idx, int n, float *grad);
 
 #endif

@@ -11,7 +11,6 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <stdarg.h>
-#include <stdbool.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -250,7 +249,7 @@ static int pt_edit_distance(const char *a, const char *b)
 
 /* How far typed is from cand, or INT_MAX when too far to suggest: a few
  * edits (not a whole different word), an abbreviation ("mom" for momentum)
- * or a candidate plus a suffix ("lr_rate" for lr). */
+ * or a candidate plus a suffix ("lr_rate" for lr, "test_accuracy" for test_acc). */
 static int pt_typo_score(const char *typed, const char *cand)
 {
     int n = (int)strlen(typed), m = (int)strlen(cand);
@@ -260,7 +259,8 @@ static int pt_typo_score(const char *typed, const char *cand)
         return d;
     if (n >= 3 && strncasecmp(cand, typed, (size_t)n) == 0)
         return d;
-    if (m >= 2 && n > m && strncasecmp(typed, cand, (size_t)m) == 0 && strchr("_-.", typed[m]))
+    if (m >= 2 && n > m && strncasecmp(typed, cand, (size_t)m) == 0 &&
+        (m >= 4 || strchr("_-.", typed[m])))
         return d;
     return INT_MAX;
 }
@@ -406,7 +406,9 @@ static int pt_parse_double(const char *s, double *out)
     char *end;
     errno = 0;
     double v = strtod(s, &end);
-    if (*end || errno == ERANGE || v != v || v > DBL_MAX || v < -DBL_MAX)
+    /* ERANGE also flags subnormal results; refuse only overflow and a
+     * nonzero number that underflowed to zero, so every double written reads back. */
+    if (*end || v != v || v > DBL_MAX || v < -DBL_MAX || (errno == ERANGE && v == 0))
         return -1;
     *out = v;
     return 0;
@@ -778,16 +780,18 @@ static int pt_axis_values(const pt_config *c, const pt_key *k, pt_sweep_axis *ax
     for (const char *s = values + strspn(values, " \t"); rc == 0 && *s;
          s += strspn(s, " \t")) {
         size_t len = strcspn(s, " \t");
-        char *v = ax->values[ax->n_values];
         pt_err e;
-        if (ax->n_values == PT_MAX_SWEEP_VALUES)
+        if (ax->n_values == PT_MAX_SWEEP_VALUES) {
             rc = pt_fail(err, "%ssweep axis %s: more than %d values", pre, ax->key,
                          PT_MAX_SWEEP_VALUES);
-        else if (len >= sizeof ax->values[0])
+            break;
+        }
+        if (len >= sizeof ax->values[0]) {
             rc = pt_fail(err, "%ssweep axis %s: value %d is too long (%zu characters, at most %zu)",
                          pre, ax->key, ax->n_values + 1, len, sizeof ax->values[0] - 1);
-        if (rc < 0)
             break;
+        }
+        char *v = ax->values[ax->n_values];
         memcpy(v, s, len);
         v[len] = '\0';
         for (int i = 0; i < ax->n_values && rc == 0; i++)
@@ -863,7 +867,8 @@ int pt_config_set(pt_config *c, const char *section, const char *key, const char
         snprintf(dotted, sizeof dotted, "%s.%s", section, key);
         const char *best = pt_closest_dotted(dotted, near, sizeof near);
         return pt_fail(err, "%sunknown key '%s'%s%s%s", p, pt_quote(q, sizeof q, dotted),
-                       best ? "; did you mean '" : "", best ? best : "", best ? "'?" : "");
+                       best ? "; did you mean '" : " (`ptrain keys` lists every key)",
+                       best ? best : "", best ? "'?" : "");
     }
     return pt_set_key(c, k, value, where, err);
 }
@@ -873,12 +878,14 @@ static int pt_override_no_dot(const char *lhs, const char *value, const char *wh
 {
     char near[64];
     const pt_key *k = pt_find_key_anywhere(lhs);
-    const char *best = NULL;
+    const char *names[PT_ARRAY_LEN(pt_keys)], *best = NULL;
+    for (int i = 0; !k && i < PT_N_KEYS; i++)
+        names[i] = pt_keys[i].name;
+    if (!k && (best = pt_closest(lhs, names, PT_N_KEYS)))
+        k = pt_find_key_anywhere(best);
     if (k) {
         snprintf(near, sizeof near, "%s.%s", k->section, k->name);
         best = near;
-    } else {
-        best = pt_closest_dotted(lhs, near, sizeof near);
     }
     char q[96];
     if (best)

@@ -399,8 +399,8 @@ void pt_dataset_free(pt_dataset *ds)
  * counts are exact, so the result does not depend on the order of idx or on
  * how the work is split. With no samples listed it falls back to mean 0,
  * std 1 (the identity), as there is nothing to estimate from. */
-void pt_prep_table(pt_prep_kind kind, const pt_dataset *ds, const int *idx, int n, float lut[256],
-                   double *mean, double *std)
+void pt_input_map_fit(pt_prep_kind kind, const pt_dataset *ds, const int *idx, int n,
+                      pt_input_map *map)
 {
     double m = 0.0, s = 255.0;
     if (kind == PT_PREP_STANDARDIZE) {
@@ -440,10 +440,8 @@ void pt_prep_table(pt_prep_kind kind, const pt_dataset *ds, const int *idx, int 
                 s = 1.0;
         }
     }
-    for (int v = 0; v < 256; v++)
-        lut[v] = (float)(((double)v - m) / s);
-    if (mean)
-        *mean = m;
-    if (std)
-        *std = s;
+    map->mean = m;
+    map->std = s;
+    map->scale = (float)(1.0 / s);
+    map->shift = (float)(-m / s);
 }

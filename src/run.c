@@ -99,8 +99,7 @@ int pt_setup_load(pt_setup *s, const pt_config *cfg, pt_err *err)
     memcpy(s->train_idx, all + n_val, (size_t)s->n_train * sizeof(int));
     free(all);
 
-    pt_prep_table(cfg->data.preprocess, tr, s->train_idx, (int)s->n_train, s->lut, &s->prep_mean,
-                  &s->prep_std);
+    pt_input_map_fit(cfg->data.preprocess, tr, s->train_idx, (int)s->n_train, &s->input);
 
     int sizes[PT_MAX_LAYERS + 1];
     sizes[0] = tr->dim;
@@ -196,7 +195,7 @@ int pt_run_train(const pt_config *cfg, const pt_run_hooks *hooks, pt_run_result 
     const long steps_per_epoch = (su.n_train + cfg->train.batch - 1) / cfg->train.batch;
     if (pt_optim_create(&opt, cfg, su.model.n_params, steps_per_epoch, err))
         goto done;
-    tr = pt_trainer_create(&su.model, &opt, &su.train_set, su.lut, cfg->train.batch, cfg->train.shard,
+    tr = pt_trainer_create(&su.model, &opt, &su.train_set, &su.input, cfg->train.batch, cfg->train.shard,
                            threads, place, err);
     if (!tr)
         goto done;
@@ -227,8 +226,8 @@ int pt_run_train(const pt_config *cfg, const pt_run_hooks *hooks, pt_run_result 
     if (hooks && hooks->on_start) {
         pt_run_info info = {
             .dir = res->dir, .n_train = su.n_train, .n_val = su.n_val, .n_test = su.n_test,
-            .dim = su.train_set.dim, .n_classes = k, .prep_mean = su.prep_mean,
-            .prep_std = su.prep_std, .n_params = su.model.n_real, .threads = threads,
+            .dim = su.train_set.dim, .n_classes = k, .prep_mean = su.input.mean,
+            .prep_std = su.input.std, .n_params = su.model.n_real, .threads = threads,
             .n_pus = n_pus, .placement = place,
         };
         hooks->on_start(hooks->ctx, cfg, &info);

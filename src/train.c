@@ -38,7 +38,7 @@ struct pt_trainer {
     pt_model *model;
     pt_optim *optim;
     const pt_dataset *data;
-    float lut[256];
+    pt_input_map map;
     int batch, shard, max_shards, n_threads;
     pt_placement *placement;
     size_t slot_stride;            /* floats per gradient slot (n_params, rounded to a cache line) */
@@ -92,10 +92,10 @@ static pt_work *work_create(const pt_model *m, int dim, int rows)
 
 /* ---- one shard: forward, loss, backward --------------------------------- */
 
-static void shard_forward(const pt_model *m, const pt_dataset *d, const float *lut, const int *idx,
-                          int n, pt_work *w)
+static void shard_forward(const pt_model *m, const pt_dataset *d, const pt_input_map *map,
+                          const int *idx, int n, pt_work *w)
 {
-    pt_gather_u8(n, d->dim, d->x, idx, lut, w->x);
+    pt_gather_u8(n, d->dim, d->x, idx, map->scale, map->shift, w->x);
     for (int i = 0; i < n; i++)
         w->y[i] = d->y[idx[i]];
     const float *in = w->x;
@@ -136,14 +136,14 @@ static double shard_backward(const pt_model *m, int n, pt_work *w, float *grad, 
     return loss;
 }
 
-double pt_shard_gradient(const pt_model *model, const pt_dataset *data, const float lut[256],
+double pt_shard_gradient(const pt_model *model, const pt_dataset *data, const pt_input_map *map,
                          const int *idx, int n, float *grad)
 {
     pt_work *w = work_create(model, data->dim, n);
     if (!w)
         return NAN;
     long correct = 0;
-    shard_forward(model, data, lut, idx, n, w);
+    shard_forward(model, data, map, idx, n, w);
     double loss = shard_backward(model, n, w, grad, &correct);
     work_free(w);
     return loss;
@@ -162,7 +162,7 @@ static void bind_thread(pt_trainer *t, int tid)
 }
 
 pt_trainer *pt_trainer_create(pt_model *model, pt_optim *optim, const pt_dataset *data,
-                              const float lut[256], int batch, int shard, int n_threads,
+                              const pt_input_map *map, int batch, int shard, int n_threads,
                               pt_placement *placement, pt_err *err)
 {
     const pt_layer *last = &model->layer[model->n_layers - 1];
@@ -189,7 +189,7 @@ pt_trainer *pt_trainer_create(pt_model *model, pt_optim *optim, const pt_dataset
     t->model = model;
     t->optim = optim;
     t->data = data;
-    memcpy(t->lut, lut, sizeof t->lut);
+    t->map = *map;
     t->batch = batch;
     t->shard = shard < batch ? shard : batch;
     t->max_shards = (batch + t->shard - 1) / t->shard;
@@ -322,7 +322,7 @@ int pt_trainer_pass(pt_trainer *t, const int *order, long n, pt_pass_stats *stat
             for (int k = 0; k < n_shards; k++) {
                 int lo = k * t->shard, cnt = batch_n - lo < t->shard ? batch_n - lo : t->shard;
                 long right = 0;
-                shard_forward(m, t->data, t->lut, order + first + lo, cnt, w);
+                shard_forward(m, t->data, &t->map, order + first + lo, cnt, w);
                 t->shard_loss[k] = shard_backward(m, cnt, w, t->slots + (size_t)k * t->slot_stride,
                                                   &right);
                 t->shard_correct[k] = right;
@@ -414,7 +414,7 @@ void pt_trainer_evaluate(pt_trainer *t, const pt_dataset *data, const int *idx, 
             int cnt = (int)(n - lo < EVAL_ROWS ? n - lo : EVAL_ROWS);
             double l = 0.0;
             long right = 0;
-            shard_forward(m, data, t->lut, idx + lo, cnt, w);
+            shard_forward(m, data, &t->map, idx + lo, cnt, w);
             pt_output_loss(m->out, cnt, last->out, last->outp, w->z[m->n_layers - 1], w->y, NULL, &l,
                            &right, pred ? pred + lo : NULL);
             t->chunk_loss[c] = l;
