@@ -28,5 +28,6 @@ void pt_cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 int pt_cmd_train(const pt_cli *cli, int argc, char **argv);
 int pt_cmd_plot(const pt_cli *cli, int argc, char **argv);
+int pt_cmd_scale(const pt_cli *cli, int argc, char **argv);
 
 #endif

@@ -77,6 +77,7 @@ typedef struct pt_config {
         pt_bind_kind bind;
         int plots;                   /* draw PNGs with gnuplot when it is installed */
         int save_model;
+        int oversubscribe;           /* more workers than allowed PUs (they only time-slice) */
     } run;
     struct {
         int n_axes;
@@ -103,7 +104,8 @@ int pt_config_override(pt_config *c, const char *assignment, const char *origin,
 int pt_config_set(pt_config *c, const char *section, const char *key, const char *value,
                   const char *where, pt_err *err);
 
-/* Checks that involve several keys (e.g. shard <= batch). */
+/* Checks that involve several keys (e.g. lr_min <= lr for cosine). A shard
+ * larger than the batch is not an error: the batch is then one shard. */
 int pt_config_validate(const pt_config *c, pt_err *err);
 
 /* Write every key with its resolved value as INI (sweep section included when

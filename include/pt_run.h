@@ -18,7 +18,7 @@ typedef struct pt_run_info {
     int dim, n_classes;
     double prep_mean, prep_std;    /* standardisation, when used */
     size_t n_params;
-    int threads, n_pus;
+    int threads, threads_requested, n_pus;
     const pt_placement *placement;
 } pt_run_info;
 
@@ -66,6 +66,10 @@ int pt_run_train(const pt_config *cfg, const pt_run_hooks *hooks, pt_run_result 
 /* Threads a config asks for: run.threads, else OMP_NUM_THREADS, else every
  * processing unit the process may use. */
 int pt_run_threads(const pt_config *cfg);
+
+/* Worker threads for `requested` threads on n_pus allowed PUs: requested,
+ * capped at n_pus unless run.oversubscribe. Results do not depend on it. */
+int pt_run_workers(const pt_config *cfg, int requested, int n_pus);
 
 /* Peak resident memory of this process so far, in KiB. */
 long pt_peak_rss_kb(void);

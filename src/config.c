@@ -86,7 +86,8 @@ static const pt_key pt_keys[] = {
      .def = "data/mnist/train-images-idx3-ubyte",
      .doc = "Training images: IDX file, plain or gzip (recognised by its content)."},
     {PT_FIELD("data", "train_labels", PT_T_STR, data.train_labels), .flags = PT_F_NONEMPTY,
-     .def = "data/mnist/train-labels-idx1-ubyte", .doc = "Training labels: IDX file, plain or gzip."},
+     .def = "data/mnist/train-labels-idx1-ubyte",
+     .doc = "Training labels: IDX file, plain or gzip."},
     {PT_FIELD("data", "test_images", PT_T_STR, data.test_images), .flags = PT_F_NONEMPTY,
      .def = "data/mnist/t10k-images-idx3-ubyte", .doc = "Test images: IDX file, plain or gzip."},
     {PT_FIELD("data", "test_labels", PT_T_STR, data.test_labels), .flags = PT_F_NONEMPTY,
@@ -96,21 +97,23 @@ static const pt_key pt_keys[] = {
      .doc = "Pixels: scale = x/255; standardize = (x - mean)/std over the training pixels."},
     {PT_FIELD("data", "validation", PT_T_DOUBLE, data.validation), .min = 0, .max = INT_MAX,
      .flags = PT_F_COUNT, .def = "5000",
-     .doc = "Held out of the training set for validation: >= 1 a count, in (0, 1) a fraction, 0 none."},
+     .doc = "Held out of the training file for validation: >= 1 a count, in (0, 1) a "
+            "fraction, 0 none."},
     {PT_FIELD("data", "train_limit", PT_T_INT, data.train_limit), .min = 0, .flags = PT_F_NO_MAX,
-     .def = "0", .doc = "Use at most this many training samples (0 = all): for smoke runs."},
+     .def = "0",
+     .doc = "Train on at most this many samples left after validation (0 = all): smoke runs."},
     {PT_FIELD("data", "test_limit", PT_T_INT, data.test_limit), .min = 0, .flags = PT_F_NO_MAX,
      .def = "0", .doc = "Use at most this many test samples (0 = all)."},
 
-    {PT_FIELD("model", "hidden", PT_T_LIST, model.hidden), .aux = offsetof(pt_config, model.n_hidden),
-     .min = 1, .max = PT_MAX_WIDTH, .def = "15",
+    {PT_FIELD("model", "hidden", PT_T_LIST, model.hidden),
+     .aux = offsetof(pt_config, model.n_hidden), .min = 1, .max = PT_MAX_WIDTH, .def = "15",
      .doc = "Hidden layer widths from input to output: 15 is one layer, 128,64 two."},
     {PT_FIELD("model", "activation", PT_T_ENUM, model.activation), PT_NAMES(pt_act_names),
      .def = "tanh", .doc = "Activation of the hidden layers."},
     {PT_FIELD("model", "output", PT_T_ENUM, model.output), PT_NAMES(pt_out_names), .def = "softmax",
      .doc = "Output and loss: softmax + cross-entropy, or sigmoid outputs + binary cross-entropy."},
     {PT_FIELD("model", "init", PT_T_ENUM, model.init), PT_NAMES(pt_init_names), .def = "xavier",
-     .doc = "Weight init: normal (std init_scale), xavier (fan in + fan out), he (fan in, for relu)."},
+     .doc = "Weight init: normal (std init_scale), xavier (fan in + out), he (fan in, for relu)."},
     {PT_FIELD("model", "init_scale", PT_T_DOUBLE, model.init_scale), .min = 0, .max = 10,
      .flags = PT_F_MIN_OPEN, .def = "0.01", .doc = "Standard deviation of the normal init."},
 
@@ -127,7 +130,7 @@ static const pt_key pt_keys[] = {
     {PT_FIELD("train", "eps", PT_T_DOUBLE, train.eps), .min = 0, .max = 1, .flags = PT_F_MIN_OPEN,
      .def = "1e-8", .doc = "Adam: added to the denominator so it never divides by zero."},
     {PT_FIELD("train", "weight_decay", PT_T_DOUBLE, train.weight_decay), .min = 0, .max = 1,
-     .def = "0", .doc = "L2 weight decay coefficient (0 = off)."},
+     .def = "0", .doc = "L2 weight decay: weight_decay * w is added to each gradient (0 = off)."},
     {PT_FIELD("train", "batch", PT_T_INT, train.batch), .min = 1, .max = 1048576, .def = "64",
      .doc = "Mini-batch size: samples per update."},
     {PT_FIELD("train", "epochs", PT_T_INT, train.epochs), .min = 1, .max = 1000000, .def = "20",
@@ -141,10 +144,10 @@ static const pt_key pt_keys[] = {
      .flags = PT_F_MIN_OPEN, .def = "0.5", .doc = "Step schedule: factor applied at each drop."},
     {PT_FIELD("train", "lr_min", PT_T_DOUBLE, train.lr_min), .min = 0, .flags = PT_F_NO_MAX,
      .def = "0", .doc = "Cosine schedule: the final learning rate (at most lr)."},
-    {PT_FIELD("train", "shard", PT_T_INT, train.shard), .min = 1, .max = 65536, .def = "8",
+    {PT_FIELD("train", "shard", PT_T_INT, train.shard), .min = 1, .max = 65536, .def = "16",
      .doc = "Samples per shard: fixes how a batch is split, so results do not depend on threads."},
     {PT_FIELD("train", "seed", PT_T_U64, train.seed), .def = "1",
-     .doc = "Seed of the run's random streams (initial weights, shuffling)."},
+     .doc = "Seed of the run's random streams (weights, shuffling, validation split)."},
 
     {PT_FIELD("run", "name", PT_T_STR, run.name), .flags = PT_F_DIRNAME, .def = "",
      .doc = "Run folder name under results_dir; empty = from the config file name and the time."},
@@ -159,9 +162,11 @@ static const pt_key pt_keys[] = {
      .doc = "Draw PNG plots with gnuplot when it is installed."},
     {PT_FIELD("run", "save_model", PT_T_BOOL, run.save_model), .def = "true",
      .doc = "Save the trained parameters in the run folder."},
+    {PT_FIELD("run", "oversubscribe", PT_T_BOOL, run.oversubscribe), .def = "false",
+     .doc = "Run every requested thread even beyond the allowed PUs (off: one worker per PU)."},
 
     {PT_FIELD("sweep", "samples", PT_T_INT, sweep.samples), .min = 0, .flags = PT_F_NO_MAX,
-     .def = "0", .doc = "Points to run: 0 = the whole grid, else that many drawn at random from it."},
+     .def = "0", .doc = "Points to run: 0 = the whole grid, else that many drawn at random."},
     {PT_FIELD("sweep", "seed", PT_T_U64, sweep.seed), .def = "1",
      .doc = "Seed for drawing the random points."},
     {PT_FIELD("sweep", "metric", PT_T_STR, sweep.metric), PT_NAMES(pt_metric_names),
@@ -213,6 +218,61 @@ static char *pt_trim(char *s)
     while (n > 0 && isspace((unsigned char)s[n - 1]))
         s[--n] = '\0';
     return s;
+}
+
+/* ---- finding keys ---- */
+
+int pt_enum_lookup(const char *const *names, int n, const char *name)
+{
+    for (int i = 0; i < n; i++)
+        if (names[i] && strcmp(names[i], name) == 0)
+            return i;
+    return -1;
+}
+
+static int pt_section_index(const char *section)
+{
+    return pt_enum_lookup(pt_sections, (int)PT_ARRAY_LEN(pt_sections), section);
+}
+
+static const pt_key *pt_find_key(const char *section, const char *name)
+{
+    for (int i = 0; i < PT_N_KEYS; i++)
+        if (strcmp(pt_keys[i].section, section) == 0 && strcmp(pt_keys[i].name, name) == 0)
+            return &pt_keys[i];
+    return NULL;
+}
+
+/* First key of that name in any section (to say where a misplaced key belongs). */
+static const pt_key *pt_find_key_anywhere(const char *name)
+{
+    for (int i = 0; i < PT_N_KEYS; i++)
+        if (strcmp(pt_keys[i].name, name) == 0)
+            return &pt_keys[i];
+    return NULL;
+}
+
+/* Split "section.key" at its first dot and find it; NULL when absent. */
+static const pt_key *pt_find_dotted(const char *dotted)
+{
+    const char *dot = strchr(dotted, '.');
+    char section[16];
+    if (!dot || (size_t)(dot - dotted) >= sizeof section)
+        return NULL;
+    memcpy(section, dotted, (size_t)(dot - dotted));
+    section[dot - dotted] = '\0';
+    return pt_find_key(section, dot + 1);
+}
+
+/* The field a key describes. */
+static void *pt_field(pt_config *c, const pt_key *k)
+{
+    return (char *)c + k->off;
+}
+
+static const void *pt_cfield(const pt_config *c, const pt_key *k)
+{
+    return (const char *)c + k->off;
 }
 
 /* ---- typo suggestions ---- */
@@ -291,9 +351,6 @@ static const char *pt_closest_in_section(const char *section, const char *name)
     return pt_closest(name, cands, n);
 }
 
-static const pt_key *pt_find_key(const char *section, const char *name);
-static const pt_key *pt_find_key_anywhere(const char *name);
-
 /* Closest "section.key" to a dotted name, written into buf; NULL when none.
  * A known section is searched first ("train.lr_rate" -> train.lr), then the
  * same key name in another section ("model.lr" -> train.lr), then all keys. */
@@ -330,60 +387,6 @@ static const char *pt_closest_dotted(const char *dotted, char *buf, size_t size)
         return NULL;
     snprintf(buf, size, "%s", best);
     return buf;
-}
-
-/* ---- the table ---- */
-
-int pt_enum_lookup(const char *const *names, int n, const char *name)
-{
-    for (int i = 0; i < n; i++)
-        if (names[i] && strcmp(names[i], name) == 0)
-            return i;
-    return -1;
-}
-
-static int pt_section_index(const char *section)
-{
-    return pt_enum_lookup(pt_sections, (int)PT_ARRAY_LEN(pt_sections), section);
-}
-
-static const pt_key *pt_find_key(const char *section, const char *name)
-{
-    for (int i = 0; i < PT_N_KEYS; i++)
-        if (strcmp(pt_keys[i].section, section) == 0 && strcmp(pt_keys[i].name, name) == 0)
-            return &pt_keys[i];
-    return NULL;
-}
-
-/* First key of that name in any section (to say where a misplaced key belongs). */
-static const pt_key *pt_find_key_anywhere(const char *name)
-{
-    for (int i = 0; i < PT_N_KEYS; i++)
-        if (strcmp(pt_keys[i].name, name) == 0)
-            return &pt_keys[i];
-    return NULL;
-}
-
-/* Split "section.key" at its first dot and find it; NULL when absent. */
-static const pt_key *pt_find_dotted(const char *dotted)
-{
-    const char *dot = strchr(dotted, '.');
-    char section[16];
-    if (!dot || (size_t)(dot - dotted) >= sizeof section)
-        return NULL;
-    memcpy(section, dotted, (size_t)(dot - dotted));
-    section[dot - dotted] = '\0';
-    return pt_find_key(section, dot + 1);
-}
-
-static void *pt_field(pt_config *c, const pt_key *k)
-{
-    return (char *)c + k->off;
-}
-
-static const void *pt_cfield(const pt_config *c, const pt_key *k)
-{
-    return (const char *)c + k->off;
 }
 
 /* ---- numbers and their text ---- */
@@ -963,12 +966,6 @@ int pt_config_validate(const pt_config *c, pt_err *err)
         return pt_fail(err, "data.validation (%s): expected 0, a fraction in (0, 1) or a whole "
                             "count", a);
     }
-    if (v >= 1 && c->data.train_limit > 0 && v >= c->data.train_limit) {
-        pt_format_double(a, sizeof a, v);
-        return pt_fail(err, "data.validation (%s) leaves no training samples out of "
-                            "data.train_limit (%d); use a smaller count or a fraction such as 0.1",
-                       a, c->data.train_limit);
-    }
     return 0;
 }
 
@@ -1015,7 +1012,7 @@ static int pt_load_fail(pt_load *x, int line, const char *fmt, ...)
 static const char *pt_line_start(const pt_load *x)
 {
     const char *s = x->line;
-    if (x->lineno == 1 && memcmp(s, "\xEF\xBB\xBF", 3) == 0)
+    if (x->lineno == 1 && strncmp(s, "\xEF\xBB\xBF", 3) == 0)
         s += 3;
     while (isspace((unsigned char)*s))
         s++;
@@ -1077,7 +1074,8 @@ static char *pt_ini_reader(char *str, int num, void *stream)
     return str;
 }
 
-/* An error ends the useful work; the rest of the file is only read through. */
+/* A section.key line in [sweep]: an axis may appear once per file; later
+ * files and overrides replace it (see pt_set_axis). */
 static int pt_ini_dotted_axis(pt_load *x, const char *name, const char *value, const char *where)
 {
     for (int i = 0; i < x->n_axes; i++)
@@ -1127,15 +1125,20 @@ static int pt_ini_handler(void *user, const char *section, const char *name, con
                             "(multi-line values are not supported); remove the indentation", name);
     char where[PT_WHERE_MAX];
     snprintf(where, sizeof where, "%s:%d", x->path, x->lineno);
+    char q[80];
+    pt_quote(q, sizeof q, name);
     if (!*section) {
         const pt_key *k = pt_find_key_anywhere(name);
-        char q[80];
+        const pt_key *d = k ? NULL : pt_find_dotted(name); /* "train.lr = 1" on top */
+        if (d)
+            return pt_load_fail(x, x->lineno, "key '%s' is outside any section; write it as "
+                                "'%s = ...' under [%s]", q, d->name, d->section);
         return pt_load_fail(x, x->lineno, "key '%s' is outside any section; put it under a "
-                            "[section] header%s%s%s", pt_quote(q, sizeof q, name),
-                            k ? " (it belongs in [" : "", k ? k->section : "", k ? "])" : "");
+                            "[section] header%s%s%s", q, k ? " (it belongs in [" : "",
+                            k ? k->section : "", k ? "])" : "");
     }
     if (pt_section_index(section) < 0) /* only when the header slipped past pt_note_section */
-        return pt_load_fail(x, x->lineno, "key '%s' is in an unknown section [%s]", name, section);
+        return pt_load_fail(x, x->lineno, "key '%s' is in an unknown section", q);
     if (strcmp(section, "sweep") == 0 && strchr(name, '.'))
         return pt_ini_dotted_axis(x, name, value, where);
     const pt_key *k = pt_find_key(section, name);
@@ -1169,7 +1172,7 @@ static void pt_malformed(pt_load *x, int line, pt_err *err)
             break;
     if (x->line) {
         x->line[strcspn(x->line, "\r\n")] = '\0';
-        text = pt_trim(x->line);
+        text = pt_trim(x->line + (line == 1 && strncmp(x->line, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0));
     }
     pt_quote(q, sizeof q, text);
     if (text[0] == '[')

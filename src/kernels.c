@@ -155,7 +155,9 @@ float pt_expf(float x)
     x = x > 88.0f ? 88.0f : x;
     float t = x * 1.44269504088896341f + 12582912.0f;
     float m = t - 12582912.0f;
-    int32_t t_bits;
+    /* Unsigned bit arithmetic: a NaN argument gives garbage bits (and a NaN
+     * result through p), never undefined behaviour. */
+    uint32_t t_bits;
     memcpy(&t_bits, &t, sizeof t_bits);
     float r = x - m * 0.693359375f;
     r = r - m * -2.12194440e-4f;
@@ -166,7 +168,7 @@ float pt_expf(float x)
     p = p * r + 0.5f;
     p = p * r + 1.0f;
     p = p * r + 1.0f;
-    int32_t scale_bits = (t_bits - 0x4B400000 + 127) << 23; /* 0x4B400000 = bits of 1.5 * 2^23 */
+    uint32_t scale_bits = (t_bits - 0x4B400000u + 127u) << 23; /* 0x4B400000 = bits of 1.5 * 2^23 */
     float scale;
     memcpy(&scale, &scale_bits, sizeof scale);
     return p * scale;

@@ -18,11 +18,14 @@
 static const char USAGE[] =
     "usage: ptrain [options] [train] CONFIG [section.key=value ...]\n"
     "       ptrain [options] plot RUN_DIR...\n"
+    "       ptrain [options] scale CONFIG [--threads 1,2,4] [--repeat N] [--steps N] [--warmup N]\n"
+    "                      [--name NAME] [section.key=value ...]\n"
     "       ptrain keys\n"
     "\n"
     "commands:\n"
     "  train    train a network from an INI config (the default command)\n"
     "  plot     redraw a run's pictures from its metrics.csv\n"
+    "  scale    core-scaling experiment: throughput, speedup, time per phase, bit-identity check\n"
     "  keys     print every config key with its default and meaning\n"
     "\n"
     "options:\n"
@@ -116,8 +119,11 @@ static void on_start(void *ctx, const pt_config *cfg, const pt_run_info *info)
            pt_opt_names[cfg->train.optimizer], cfg->train.lr, pt_sched_names[cfg->train.schedule],
            cfg->train.batch, cfg->train.shard < cfg->train.batch ? cfg->train.shard : cfg->train.batch,
            cfg->train.epochs, (unsigned long long)cfg->train.seed);
-    printf("threads: %d, bind %s, %d allowed PU%s\n", info->threads, pt_bind_names[cfg->run.bind],
-           info->n_pus, info->n_pus == 1 ? "" : "s");
+    printf("threads: %d", info->threads);
+    if (info->threads_requested != info->threads)
+        printf(" (of %d requested)", info->threads_requested);
+    printf(", bind %s, %d allowed PU%s\n", pt_bind_names[cfg->run.bind], info->n_pus,
+           info->n_pus == 1 ? "" : "s");
     if (c->cli->verbose && info->placement)
         pt_placement_print(info->placement, stdout);
     fflush(stdout);
@@ -253,6 +259,7 @@ typedef struct command {
 static const command COMMANDS[] = {
     {"train", pt_cmd_train},
     {"plot", pt_cmd_plot},
+    {"scale", pt_cmd_scale},
     {"keys", cmd_keys},
 };
 

@@ -259,6 +259,35 @@ static int pt_claim_folder(pt_results *r, const char *results_dir, const char *b
                    PT_MAX_SUFFIX, results_dir);
 }
 
+int pt_results_new_folder(const pt_config *cfg, const char *prefix, char *dir, size_t size,
+                          pt_err *err)
+{
+    pt_results *r = calloc(1, sizeof *r);
+    if (!r)
+        return pt_fail(err, "out of memory");
+    char base[PT_NAME_MAX], stamp[PT_NAME_MAX];
+    int rc = -1;
+    if (cfg->run.name[0]) {
+        snprintf(base, sizeof base, "%s", cfg->run.name);
+    } else {
+        if (pt_auto_name(cfg, stamp, sizeof stamp, err))
+            goto out;
+        snprintf(base, sizeof base, "%.20s-%.100s", prefix, stamp);
+    }
+    if (pt_check_run_name(base, err) || pt_mkdir_p(cfg->run.results_dir, err) ||
+        pt_claim_folder(r, cfg->run.results_dir, base, err))
+        goto out;
+    if (strlen(r->dir) >= size) {
+        pt_fail(err, "folder path '%s' is too long", r->dir);
+        goto out;
+    }
+    memcpy(dir, r->dir, strlen(r->dir) + 1);
+    rc = 0;
+out:
+    free(r);
+    return rc;
+}
+
 static int pt_write_config(const pt_results *r, const pt_config *cfg, pt_err *err)
 {
     /* The copy carries the folder's actual name, so rerunning config.ini
@@ -527,6 +556,8 @@ static void pt_json_summary(FILE *f, const pt_results *r, const pt_summary *s)
         fputs("null,\n", f);
     }
 
+    if (s->threads_requested > 0)
+        fprintf(f, "  \"threads_requested\": %d,\n", s->threads_requested);
     if (s->threads > 0)
         fprintf(f, "  \"threads\": %d,\n", s->threads);
     else
@@ -591,4 +622,89 @@ void pt_results_close(pt_results *r)
     if (r->metrics)
         fclose(r->metrics);                      /* rows were flushed as written */
     free(r);
+}
+
+/* ---------------------------------------------------------------- test-set data files */
+
+int pt_results_mkdirs(const char *path, pt_err *err)
+{
+    return pt_mkdir_p(path, err);
+}
+
+/* Open dir/file for an atomic whole-file write. */
+static FILE *pt_open_in(const char *dir, const char *file, char *path, size_t path_size, char *tmp,
+                        size_t tmp_size, pt_err *err)
+{
+    if (snprintf(path, path_size, "%s/%s", dir, file) >= (int)path_size) {
+        pt_fail(err, "path '%s/%s' is too long", dir, file);
+        return NULL;
+    }
+    return pt_atomic_open(path, tmp, tmp_size, err);
+}
+
+int pt_results_write_confusion(const char *dir, int k, const long *confusion, pt_err *err)
+{
+    char path[PT_RUN_FILE_MAX], tmp[PT_RUN_FILE_MAX + 32];
+    FILE *f = pt_open_in(dir, "confusion.csv", path, sizeof path, tmp, sizeof tmp, err);
+    if (!f)
+        return -1;
+    /* A matrix with its labels: rows are true classes, columns predictions. */
+    fputs("true\\predicted", f);
+    for (int p = 0; p < k; p++)
+        fprintf(f, ",%d", p);
+    fputc('\n', f);
+    for (int t = 0; t < k; t++) {
+        fprintf(f, "%d", t);
+        for (int p = 0; p < k; p++)
+            fprintf(f, ",%ld", confusion[(size_t)t * (size_t)k + (size_t)p]);
+        fputc('\n', f);
+    }
+    return pt_atomic_commit(f, tmp, path, err);
+}
+
+int pt_results_write_class_counts(const char *dir, int k, const long *train, const long *val,
+                                  const long *test, pt_err *err)
+{
+    char path[PT_RUN_FILE_MAX], tmp[PT_RUN_FILE_MAX + 32];
+    FILE *f = pt_open_in(dir, "class_counts.csv", path, sizeof path, tmp, sizeof tmp, err);
+    if (!f)
+        return -1;
+    fputs("class,train,val,test\n", f);
+    for (int c = 0; c < k; c++)
+        fprintf(f, "%d,%ld,%ld,%ld\n", c, train[c], val[c], test[c]);
+    return pt_atomic_commit(f, tmp, path, err);
+}
+
+int pt_results_write_mistakes(const char *dir, int n, const long *index, const int *truth,
+                              const int *pred, const uint8_t *const *images, int rows, int cols,
+                              pt_err *err)
+{
+    if (rows < 1 || cols < 1 || (long)rows * cols > 1L << 20)
+        return pt_fail(err, "mistakes: image shape %dx%d is not drawable", rows, cols);
+    char path[PT_RUN_FILE_MAX], tmp[PT_RUN_FILE_MAX + 32];
+    FILE *f = pt_open_in(dir, "mistakes.csv", path, sizeof path, tmp, sizeof tmp, err);
+    if (!f)
+        return -1;
+    fputs("index,true,predicted\n", f);
+    for (int i = 0; i < n; i++)
+        fprintf(f, "%ld,%d,%d\n", index[i], truth[i], pred[i]);
+    if (pt_atomic_commit(f, tmp, path, err) != 0)
+        return -1;
+
+    /* The images themselves, stacked top to bottom in the order of the CSV,
+     * as one binary PGM: any image viewer opens it, and gnuplot reads each
+     * tile at a byte offset. Without mistakes there is no image to write. */
+    f = pt_open_in(dir, "mistakes.pgm", path, sizeof path, tmp, sizeof tmp, err);
+    if (!f)
+        return -1;
+    if (n > 0) {
+        fprintf(f, "P5\n%d %d\n255\n", cols, rows * n);
+        for (int i = 0; i < n; i++)
+            fwrite(images[i], 1, (size_t)rows * (size_t)cols, f);
+    } else {
+        fprintf(f, "P5\n%d %d\n255\n", cols, 1);
+        for (int x = 0; x < cols; x++)
+            fputc(0, f);
+    }
+    return pt_atomic_commit(f, tmp, path, err);
 }

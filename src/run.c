@@ -27,6 +27,11 @@ int pt_run_threads(const pt_config *cfg)
     return cfg->run.threads > 0 ? cfg->run.threads : omp_get_max_threads();
 }
 
+int pt_run_workers(const pt_config *cfg, int requested, int n_pus)
+{
+    return requested > n_pus && n_pus > 0 && !cfg->run.oversubscribe ? n_pus : requested;
+}
+
 static int *index_range(long n)
 {
     int *idx = malloc((size_t)(n > 0 ? n : 1) * sizeof *idx);
@@ -160,6 +165,49 @@ static int better(const pt_epoch_metrics *a, const pt_epoch_metrics *b, int has_
     return has_val ? a->val_acc > b->val_acc : a->test_acc > b->test_acc;
 }
 
+/* Misclassified test samples kept in mistakes.csv / mistakes.pgm (a 6 x 8 grid). */
+#define PT_MISTAKES_SHOWN 48
+
+/* class_counts.csv: samples of each class in the train, validation and test splits. */
+static int write_class_counts(const char *dir, const pt_setup *su, pt_err *err)
+{
+    int k = su->train_set.n_classes;
+    long *counts = calloc(3 * (size_t)k, sizeof *counts);
+    if (!counts)
+        return pt_fail(err, "out of memory");
+    for (long i = 0; i < su->n_train; i++)
+        counts[su->train_set.y[su->train_idx[i]]]++;
+    for (long i = 0; i < su->n_val; i++)
+        counts[k + su->train_set.y[su->val_idx[i]]]++;
+    for (long i = 0; i < su->n_test; i++)
+        counts[2 * k + su->test_set.y[su->test_idx[i]]]++;
+    int rc = pt_results_write_class_counts(dir, k, counts, counts + k, counts + 2 * k, err);
+    free(counts);
+    return rc;
+}
+
+/* confusion.csv, and the first misclassified test samples with their images. */
+static int write_test_files(const char *dir, const pt_setup *su, const uint8_t *pred,
+                            const long *confusion, int k, pt_err *err)
+{
+    if (pt_results_write_confusion(dir, k, confusion, err))
+        return -1;
+    long index[PT_MISTAKES_SHOWN];
+    int truth[PT_MISTAKES_SHOWN], guess[PT_MISTAKES_SHOWN], n = 0;
+    const uint8_t *images[PT_MISTAKES_SHOWN];
+    const pt_dataset *te = &su->test_set;
+    for (long i = 0; i < su->n_test && n < PT_MISTAKES_SHOWN; i++) {
+        int idx = su->test_idx[i];
+        if (pred[i] == te->y[idx])
+            continue;
+        index[n] = idx;
+        truth[n] = te->y[idx];
+        guess[n] = pred[i];
+        images[n++] = te->x + (size_t)idx * (size_t)te->dim;
+    }
+    return pt_results_write_mistakes(dir, n, index, truth, guess, images, te->rows, te->cols, err);
+}
+
 int pt_run_train(const pt_config *cfg, const pt_run_hooks *hooks, pt_run_result *res, pt_err *err)
 {
     memset(res, 0, sizeof *res);
@@ -172,21 +220,33 @@ int pt_run_train(const pt_config *cfg, const pt_run_hooks *hooks, pt_run_result 
     int *order = NULL;
     uint8_t *pred = NULL;
     long *confusion = NULL;
-    char placement_json[8192] = "";
+    char *placement_json = NULL;   /* growable: one entry per thread */
     pt_summary sum = {.status = PT_STATUS_RUNNING};
     int rc = -1;
 
     if (pt_setup_load(&su, cfg, err))
         return -1;
-    const int threads = pt_run_threads(cfg);
-    if (pt_placement_create(&place, cfg->run.bind, threads, NULL, err))
+    const int requested = pt_run_threads(cfg);
+    if (pt_placement_create(&place, cfg->run.bind, requested, NULL, err))
         goto done;
-    int n_pus = pt_placement_n_pus(place);
-    if (threads > n_pus)
-        warn(hooks, "%d threads on %d processing units: threads share cores, results stay identical "
-                    "but throughput will not grow past %d threads",
-             threads, n_pus, n_pus);
-    FILE *mem = fmemopen(placement_json, sizeof placement_json - 1, "w");
+    const int n_pus = pt_placement_n_pus(place);
+    const int threads = pt_run_workers(cfg, requested, n_pus);
+    if (threads != requested) {
+        warn(hooks, "%d threads requested on %d allowed PUs: running %d workers, one per PU (more "
+                    "would only time-slice; results are identical for any thread count; "
+                    "run.oversubscribe=true runs all %d)",
+             requested, n_pus, threads, requested);
+        pt_placement_free(place);
+        place = NULL;
+        if (pt_placement_create(&place, cfg->run.bind, threads, NULL, err))
+            goto done;
+    } else if (threads > n_pus) {
+        warn(hooks, "%d threads on %d allowed PUs (run.oversubscribe): threads time-slice, results "
+                    "stay identical",
+             threads, n_pus);
+    }
+    size_t json_len = 0;
+    FILE *mem = open_memstream(&placement_json, &json_len);
     if (mem) {
         pt_placement_write_json(place, mem);
         fclose(mem);
@@ -211,10 +271,13 @@ int pt_run_train(const pt_config *cfg, const pt_run_hooks *hooks, pt_run_result 
         goto done;
     snprintf(res->dir, sizeof res->dir, "%s", pt_results_dir(out));
     res->threads = threads;
+    if (write_class_counts(res->dir, &su, err))
+        goto done;
 
     sum.n_classes = k;
     sum.threads = threads;
-    sum.placement_json = placement_json[0] ? placement_json : NULL;
+    sum.placement_json = placement_json;
+    sum.threads_requested = requested;
     sum.n_train = su.n_train;
     sum.n_val = su.n_val;
     sum.n_test = su.n_test;
@@ -228,7 +291,7 @@ int pt_run_train(const pt_config *cfg, const pt_run_hooks *hooks, pt_run_result 
             .dir = res->dir, .n_train = su.n_train, .n_val = su.n_val, .n_test = su.n_test,
             .dim = su.train_set.dim, .n_classes = k, .prep_mean = su.input.mean,
             .prep_std = su.input.std, .n_params = su.model.n_real, .threads = threads,
-            .n_pus = n_pus, .placement = place,
+            .threads_requested = requested, .n_pus = n_pus, .placement = place,
         };
         hooks->on_start(hooks->ctx, cfg, &info);
     }
@@ -284,6 +347,8 @@ int pt_run_train(const pt_config *cfg, const pt_run_hooks *hooks, pt_run_result 
     for (long i = 0; i < su.n_test && sum.epochs_done > 0; i++)
         confusion[(size_t)su.test_set.y[su.test_idx[i]] * (size_t)k + pred[i]]++;
     sum.confusion = sum.epochs_done > 0 ? confusion : NULL;
+    if (sum.epochs_done > 0 && write_test_files(res->dir, &su, pred, confusion, k, err))
+        goto done;
     if (sum.message[0]) {
         sum.status = PT_STATUS_FAILED;
     } else {
@@ -303,8 +368,9 @@ int pt_run_train(const pt_config *cfg, const pt_run_hooks *hooks, pt_run_result 
         pt_err perr;
         int drawn = pt_results_plot(res->dir, &perr);
         if (drawn == 1)
-            warn(hooks, "gnuplot is not installed: the curves are in metrics.csv; draw them later "
-                        "with `ptrain plot %s`", res->dir);
+            warn(hooks, "gnuplot is not installed: the data is in metrics.csv, confusion.csv, "
+                        "mistakes.csv and class_counts.csv; draw the pictures later with "
+                        "`ptrain plot %s`", res->dir);
         else if (drawn < 0)
             warn(hooks, "plot not drawn: %s", perr.msg);
     }
@@ -332,6 +398,7 @@ done:
     free(order);
     free(pred);
     free(confusion);
+    free(placement_json);
     pt_setup_free(&su);
     return rc;
 }

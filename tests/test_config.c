@@ -150,7 +150,7 @@ static void test_defaults(void **state)
     assert_int_equal(c.train.step_epochs, 5);
     assert_true(c.train.step_gamma == 0.5);
     assert_true(c.train.lr_min == 0);
-    assert_int_equal(c.train.shard, 8);
+    assert_int_equal(c.train.shard, 16);
     assert_true(c.train.seed == 1);
     assert_string_equal(c.run.name, "");
     assert_string_equal(c.run.results_dir, "results");
@@ -158,6 +158,7 @@ static void test_defaults(void **state)
     assert_int_equal(c.run.bind, PT_BIND_COMPACT);
     assert_int_equal(c.run.plots, 1);
     assert_int_equal(c.run.save_model, 1);
+    assert_int_equal(c.run.oversubscribe, 0);
     assert_int_equal(c.sweep.n_axes, 0);
     assert_int_equal(c.sweep.samples, 0);
     assert_true(c.sweep.seed == 1);
@@ -395,7 +396,7 @@ static void test_write_layout(void **state)
     int lines = 0;
     for (const char *p = text; (p = strstr(p, " =")); p++)
         lines++;
-    assert_int_equal(lines, 34); /* every key but [sweep]'s three */
+    assert_int_equal(lines, 35); /* every key but [sweep]'s three */
     free(text);
 
     set_ok(&c, "sweep", "train.lr", "0.1 0.2");
@@ -571,7 +572,8 @@ static void test_value_checks(void **state)
     char longname[PT_NAME_MAX + 8];
     memset(longname, 'n', sizeof longname - 1);
     longname[sizeof longname - 1] = '\0';
-    assert_has(set_error("run", "name", longname), "run.name: too long (135 characters, at most 127)");
+    assert_has(set_error("run", "name", longname),
+               "run.name: too long (135 characters, at most 127)");
     char longpath[400];
     memset(longpath, 'p', sizeof longpath - 1);
     longpath[sizeof longpath - 1] = '\0';
@@ -714,6 +716,10 @@ static void test_error_key_outside_section(void **state)
     const char *m = load_error("nosec.ini", "; comment\n\nlr = 0.1\n[train]\n", 3, &err);
     assert_has(m, "nosec.ini:3: key 'lr' is outside any section; put it under a [section] header "
                   "(it belongs in [train])");
+    m = load_error("nosec2.ini", "\xEF\xBB\xBFtrain.lr = 0.1\n", 1, &err);
+    assert_has(m, "key 'train.lr' is outside any section; write it as 'lr = ...' under [train]");
+    m = load_error("bom.ini", "\xEF\xBB\xBFlr 1\n", 1, &err);
+    assert_has(m, "bom.ini:1: cannot parse 'lr 1'"); /* the byte-order mark is not quoted */
 }
 
 static void test_error_malformed(void **state)
@@ -863,13 +869,9 @@ static void test_validate(void **state)
     assert_int_equal(pt_config_validate(&c, &err), 0);
 
     pt_config_defaults(&c);
-    c.data.train_limit = 5000; /* validation = 5000 would leave nothing to train on */
-    assert_int_equal(pt_config_validate(&c, &err), -1);
-    assert_has(err.msg, "data.validation (5000) leaves no training samples out of "
-                        "data.train_limit (5000)");
-    c.data.validation = 0.1;
+    c.data.train_limit = 1000; /* applies after the split: 5000 held out, 1000 trained on */
     assert_int_equal(pt_config_validate(&c, &err), 0);
-    c.data.validation = 4999;
+    c.data.validation = 0.1;
     assert_int_equal(pt_config_validate(&c, &err), 0);
     c.data.validation = 2.5; /* set by code, not by the parser */
     assert_int_equal(pt_config_validate(&c, &err), -1);

@@ -729,23 +729,10 @@ static void test_dataset_wrong_shapes(void **state)
 
 /* ---- preprocessing -------------------------------------------------------- */
 
-static void test_prep_scale(void **state)
+/* Value the map gives to pixel v, as the kernels compute it. */
+static double mapped(const pt_input_map *m, int v)
 {
-    (void)state;
-    uint8_t x[4] = { 0, 51, 255, 7 };
-    pt_dataset ds = { .n = 2, .dim = 2, .rows = 1, .cols = 2, .n_classes = 2, .x = x };
-    int idx[2] = { 0, 1 };
-    float lut[256];
-    double mean = -1, std = -1;
-    pt_prep_table(PT_PREP_SCALE, &ds, idx, 2, lut, &mean, &std);
-    assert_true(lut[0] == 0.0f);
-    assert_true(lut[255] == 1.0f);
-    assert_true(lut[51] == (float)(51.0 / 255.0));
-    assert_true(lut[128] == (float)(128.0 / 255.0));
-    assert_true(mean == 0.0);
-    assert_true(std == 255.0);
-    pt_prep_table(PT_PREP_SCALE, &ds, idx, 2, lut, NULL, NULL);
-    assert_true(lut[255] == 1.0f);
+    return (double)((float)v * m->scale + m->shift);
 }
 
 static void expect_close(double got, double want)
@@ -754,45 +741,60 @@ static void expect_close(double got, double want)
         fail_msg("got %.9g, want %.9g", got, want);
 }
 
+static void test_prep_scale(void **state)
+{
+    (void)state;
+    uint8_t x[4] = { 0, 51, 255, 7 };
+    pt_dataset ds = { .n = 2, .dim = 2, .rows = 1, .cols = 2, .n_classes = 2, .x = x };
+    int idx[2] = { 0, 1 };
+    pt_input_map m;
+    pt_input_map_fit(PT_PREP_SCALE, &ds, idx, 2, &m);
+    assert_true(m.mean == 0.0);
+    assert_true(m.std == 255.0);
+    assert_true(m.shift == 0.0f);
+    expect_close(mapped(&m, 0), 0.0);
+    expect_close(mapped(&m, 255), 1.0);
+    expect_close(mapped(&m, 51), 51.0 / 255.0);
+}
+
 static void test_prep_standardize(void **state)
 {
     (void)state;
-    /* samples {0,10}, {20,30}, {255,255}, {9,9,...}: the first two have mean
+    /* samples {0,10}, {20,30}, {255,255}, {9,9}: the first two have mean
      * 15 and population variance (225+25+25+225)/4 = 125; the third is
      * excluded by idx and would move both if it were counted. */
     uint8_t x[8] = { 0, 10, 20, 30, 255, 255, 9, 9 };
     pt_dataset ds = { .n = 4, .dim = 2, .rows = 1, .cols = 2, .n_classes = 2, .x = x };
-    float lut[256], lut2[256];
-    double mean, std;
+    pt_input_map m, m2;
     int idx[2] = { 0, 1 };
-    pt_prep_table(PT_PREP_STANDARDIZE, &ds, idx, 2, lut, &mean, &std);
-    expect_close(mean, 15.0);
-    expect_close(std, sqrt(125.0));
-    expect_close(lut[15], 0.0);
-    expect_close(lut[0], -15.0 / sqrt(125.0));
-    expect_close(lut[255], 240.0 / sqrt(125.0));
+    pt_input_map_fit(PT_PREP_STANDARDIZE, &ds, idx, 2, &m);
+    expect_close(m.mean, 15.0);
+    expect_close(m.std, sqrt(125.0));
+    expect_close(mapped(&m, 15), 0.0);
+    expect_close(mapped(&m, 0), -15.0 / sqrt(125.0));
+    expect_close(mapped(&m, 255), 240.0 / sqrt(125.0));
 
     /* order of the index list does not change a bit */
     int rev[2] = { 1, 0 };
-    pt_prep_table(PT_PREP_STANDARDIZE, &ds, rev, 2, lut2, NULL, NULL);
-    assert_memory_equal(lut, lut2, sizeof lut);
+    pt_input_map_fit(PT_PREP_STANDARDIZE, &ds, rev, 2, &m2);
+    assert_memory_equal(&m, &m2, sizeof m);
 
     /* a sample counted twice is weighted twice: {0,10,20,30,20,30} */
     int dup[3] = { 0, 1, 1 };
-    pt_prep_table(PT_PREP_STANDARDIZE, &ds, dup, 3, lut, &mean, &std);
-    expect_close(mean, 110.0 / 6.0);
-    double m = 110.0 / 6.0;
-    double var = ((0 - m) * (0 - m) + (10 - m) * (10 - m) + 2 * (20 - m) * (20 - m) +
-                  2 * (30 - m) * (30 - m)) / 6.0;
-    expect_close(std, sqrt(var));
+    pt_input_map_fit(PT_PREP_STANDARDIZE, &ds, dup, 3, &m);
+    double mu = 110.0 / 6.0;
+    double var = ((0 - mu) * (0 - mu) + (10 - mu) * (10 - mu) + 2 * (20 - mu) * (20 - mu) +
+                  2 * (30 - mu) * (30 - mu)) / 6.0;
+    expect_close(m.mean, mu);
+    expect_close(m.std, sqrt(var));
 
-    /* constant pixels: std 0 becomes 1, so the table stays finite */
+    /* constant pixels: std 0 becomes 1, so the map stays finite */
     int one[1] = { 2 };
-    pt_prep_table(PT_PREP_STANDARDIZE, &ds, one, 1, lut, &mean, &std);
-    expect_close(mean, 255.0);
-    assert_true(std == 1.0);
-    expect_close(lut[255], 0.0);
-    expect_close(lut[0], -255.0);
+    pt_input_map_fit(PT_PREP_STANDARDIZE, &ds, one, 1, &m);
+    expect_close(m.mean, 255.0);
+    assert_true(m.std == 1.0);
+    expect_close(mapped(&m, 255), 0.0);
+    expect_close(mapped(&m, 0), -255.0);
 }
 
 /* The 4-way split histogram must count a row whose length is not a multiple
@@ -803,11 +805,10 @@ static void test_prep_standardize_odd_dim(void **state)
     uint8_t x[7] = { 1, 1, 1, 1, 1, 1, 8 };
     pt_dataset ds = { .n = 1, .dim = 7, .rows = 1, .cols = 7, .n_classes = 2, .x = x };
     int idx[1] = { 0 };
-    float lut[256];
-    double mean, std;
-    pt_prep_table(PT_PREP_STANDARDIZE, &ds, idx, 1, lut, &mean, &std);
-    expect_close(mean, 2.0);
-    expect_close(std, sqrt((6.0 * 1.0 + 36.0) / 7.0));
+    pt_input_map m;
+    pt_input_map_fit(PT_PREP_STANDARDIZE, &ds, idx, 1, &m);
+    expect_close(m.mean, 2.0);
+    expect_close(m.std, sqrt((6.0 * 1.0 + 36.0) / 7.0));
 }
 
 int main(void)

@@ -1,0 +1,418 @@
+/* cmd_scale.c: `ptrain scale`, the core-scaling experiment. The same fixed
+ * amount of training (same initial weights, same samples, same steps) runs
+ * at every thread count, after a warm-up, several times, with the thread
+ * counts interleaved so that drift of a shared machine spreads over all of
+ * them. It reports throughput, speedup, efficiency, where each step's time
+ * goes, checks that every run ended with bit-identical weights and loss,
+ * and fits a labelled model of the speedup beyond the cores measured. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pt_cli.h"
+#include "pt_optim.h"
+#include "pt_placement.h"
+#include "pt_results.h"
+#include "pt_rng.h"
+#include "pt_train.h"
+
+enum { MAX_COUNTS = 64, MAX_REPEAT = 100 };
+
+typedef struct scale_opts {
+    int counts[MAX_COUNTS], n_counts;
+    int repeat;
+    long steps, warmup;
+} scale_opts;
+
+/* One timed run at one thread count. */
+typedef struct sample {
+    double samples_per_sec, step_us, compute_us, wait_us, reduce_us;
+    double loss_sum;
+    int workers;    /* threads that ran: the count asked for, capped at the PUs (pt_run_workers) */
+    int identical;  /* weights and loss equal, bit for bit, to the first run's */
+} sample;
+
+static int parse_counts(const char *list, scale_opts *o)
+{
+    const char *p = list;
+    o->n_counts = 0;
+    while (*p) {
+        char *end;
+        long v = strtol(p, &end, 10);
+        if (end == p || v < 1 || v > 4096 || (*end && *end != ',') || o->n_counts == MAX_COUNTS) {
+            pt_cli_error("--threads '%s': expected a comma-separated list of 1..4096, at most %d "
+                         "entries, e.g. --threads 1,2,4,8,16",
+                         list, MAX_COUNTS);
+            return -1;
+        }
+        o->counts[o->n_counts++] = (int)v;
+        p = *end ? end + 1 : end;
+    }
+    return o->n_counts > 0 ? 0 : -1;
+}
+
+static int parse_long(const char *opt, const char *s, long lo, long hi, long *out)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (!*s || *end || v < lo || v > hi) {
+        pt_cli_error("%s '%s': expected an integer in [%ld, %ld]", opt, s, lo, hi);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* Train `steps` steps at `threads` threads from the config's initial
+ * weights, after `warmup` untimed steps from the same start. */
+static int measure(pt_setup *su, const pt_config *cfg, pt_optim *opt, const int *order,
+                   const scale_opts *o, int threads, sample *out, float *params_out, pt_err *err)
+{
+    pt_placement *place = NULL;
+    if (pt_placement_create(&place, cfg->run.bind, threads, NULL, err))
+        return -1;
+    int workers = pt_run_workers(cfg, threads, pt_placement_n_pus(place));
+    if (workers != threads) {
+        pt_placement_free(place);
+        place = NULL;
+        if (pt_placement_create(&place, cfg->run.bind, workers, NULL, err))
+            return -1;
+    }
+    pt_setup_reinit(su, cfg);
+    pt_optim_reset(opt);
+    pt_trainer *tr = pt_trainer_create(&su->model, opt, &su->train_set, &su->input, cfg->train.batch,
+                                       cfg->train.shard, workers, place, err);
+    if (!tr) {
+        pt_placement_free(place);
+        return -1;
+    }
+    const long batch = cfg->train.batch;
+    pt_pass_stats st;
+    pt_trainer_pass(tr, order, o->warmup * batch, &st);
+    /* The warm-up brought caches, pages and threads up; the timed run
+     * starts again from the same weights so every run does identical work. */
+    pt_setup_reinit(su, cfg);
+    pt_optim_reset(opt);
+    int diverged = pt_trainer_pass(tr, order + o->warmup * batch, o->steps * batch, &st);
+    pt_trainer_free(tr);
+    pt_placement_free(place);
+    if (diverged)
+        return pt_fail(err, "training diverged during the timed steps; lower train.lr");
+    double steps = (double)st.steps;
+    *out = (sample){
+        .samples_per_sec = (double)st.samples / st.seconds,
+        .step_us = 1e6 * st.seconds / steps,
+        .compute_us = 1e6 * st.compute / steps,
+        .wait_us = 1e6 * st.wait / steps,
+        .reduce_us = 1e6 * st.reduce / steps,
+        .loss_sum = st.loss_sum,
+        .workers = workers,
+    };
+    memcpy(params_out, su->model.params, su->model.n_params * sizeof(float));
+    return 0;
+}
+
+static int write_outputs(const char *dir, const pt_config *cfg, const scale_opts *o,
+                         sample (*runs)[MAX_COUNTS], int shards, int n_pus, int all_identical,
+                         pt_err *err)
+{
+    char path[PT_PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/config.ini", dir);
+    char tmp[PT_PATH_MAX + 64];
+    FILE *f = pt_atomic_open(path, tmp, sizeof tmp, err);
+    if (!f)
+        return -1;
+    pt_config_write(cfg, f);
+    if (pt_atomic_commit(f, tmp, path, err))
+        return -1;
+
+    /* Every timed run, for anyone who wants other statistics. */
+    snprintf(path, sizeof path, "%s/scaling_runs.csv", dir);
+    if (!(f = pt_atomic_open(path, tmp, sizeof tmp, err)))
+        return -1;
+    fprintf(f, "repeat,threads,workers,samples_per_sec,step_us,compute_us,wait_us,reduce_us,loss_sum,"
+               "identical\n");
+    for (int r = 0; r < o->repeat; r++)
+        for (int c = 0; c < o->n_counts; c++) {
+            const sample *s = &runs[r][c];
+            fprintf(f, "%d,%d,%d,%.1f,%.3f,%.3f,%.3f,%.3f,%.17g,%d\n", r + 1, o->counts[c],
+                    s->workers, s->samples_per_sec, s->step_us, s->compute_us, s->wait_us, s->reduce_us,
+                    s->loss_sum, s->identical);
+        }
+    if (pt_atomic_commit(f, tmp, path, err))
+        return -1;
+
+    /* Medians per thread count; speedup against the first count in the list. */
+    double med_sps[MAX_COUNTS], v[MAX_REPEAT];
+    snprintf(path, sizeof path, "%s/scaling.csv", dir);
+    if (!(f = pt_atomic_open(path, tmp, sizeof tmp, err)))
+        return -1;
+    fprintf(f, "threads,workers,runs,samples_per_sec,samples_per_sec_min,samples_per_sec_max,step_us,"
+               "step_us_min,step_us_max,speedup,efficiency,compute_us,wait_us,reduce_us,identical\n");
+    for (int c = 0; c < o->n_counts; c++) {
+        double sps_min = INFINITY, sps_max = 0, st_min = INFINITY, st_max = 0;
+        int identical = 1;
+        for (int r = 0; r < o->repeat; r++) {
+            const sample *s = &runs[r][c];
+            v[r] = s->samples_per_sec;
+            sps_min = fmin(sps_min, s->samples_per_sec);
+            sps_max = fmax(sps_max, s->samples_per_sec);
+            st_min = fmin(st_min, s->step_us);
+            st_max = fmax(st_max, s->step_us);
+            identical &= s->identical;
+        }
+        med_sps[c] = median(v, o->repeat);
+        double comp, wait, red, step;
+        for (int r = 0; r < o->repeat; r++)
+            v[r] = runs[r][c].step_us;
+        step = median(v, o->repeat);
+        for (int r = 0; r < o->repeat; r++)
+            v[r] = runs[r][c].compute_us;
+        comp = median(v, o->repeat);
+        for (int r = 0; r < o->repeat; r++)
+            v[r] = runs[r][c].wait_us;
+        wait = median(v, o->repeat);
+        for (int r = 0; r < o->repeat; r++)
+            v[r] = runs[r][c].reduce_us;
+        red = median(v, o->repeat);
+        double speedup = med_sps[c] / med_sps[0];
+        double eff = speedup * o->counts[0] / o->counts[c];
+        fprintf(f, "%d,%d,%d,%.1f,%.1f,%.1f,%.3f,%.3f,%.3f,%.4f,%.4f,%.3f,%.3f,%.3f,%s\n",
+                o->counts[c], runs[0][c].workers, o->repeat, med_sps[c], sps_min, sps_max, step, st_min, st_max, speedup, eff, comp,
+                wait, red, identical ? "yes" : "no");
+    }
+    if (pt_atomic_commit(f, tmp, path, err))
+        return -1;
+
+    /* The model: Amdahl's law with the serial fraction measured at the
+     * largest count that still has a core per thread, capped by the shard
+     * count (threads beyond the shards of a batch have nothing to do). */
+    int best = -1;
+    for (int c = 0; c < o->n_counts; c++)
+        if (o->counts[c] <= n_pus && o->counts[c] > o->counts[0] &&
+            (best < 0 || o->counts[c] > o->counts[best]))
+            best = c;
+    snprintf(path, sizeof path, "%s/scaling.md", dir);
+    if (!(f = pt_atomic_open(path, tmp, sizeof tmp, err)))
+        return -1;
+    fprintf(f, "# Core scaling: %s\n\nbatch %d in %d shards of %d; %ld timed steps after %ld warm-up "
+               "steps; %d repeats, thread counts interleaved; bind %s; %d allowed PUs.\n"
+               "Weights and loss bit-identical across every run: **%s**.\n\n",
+            cfg->source, cfg->train.batch, shards, cfg->train.shard, o->steps, o->warmup, o->repeat,
+            pt_bind_names[cfg->run.bind], n_pus, all_identical ? "yes" : "NO");
+    fprintf(f, "| threads | workers | samples/s (median) | speedup | efficiency |\n"
+               "|---:|---:|---:|---:|---:|\n");
+    for (int c = 0; c < o->n_counts; c++)
+        fprintf(f, "| %d | %d | %.0f | %.2f | %.0f %% |\n", o->counts[c], runs[0][c].workers, med_sps[c],
+                med_sps[c] / med_sps[0], 100 * med_sps[c] / med_sps[0] * o->counts[0] / o->counts[c]);
+    if (best >= 0 && o->counts[0] == 1) {
+        double p = o->counts[best], s = med_sps[best] / med_sps[0];
+        double serial = (p / s - 1.0) / (p - 1.0);
+        serial = serial < 0 ? 0 : serial;
+        fprintf(f, "\n## Model (not a measurement)\n\nAmdahl's law with serial fraction f = %.3f, "
+                   "from the measured speedup %.2f at %d threads, and at most %d busy threads (one "
+                   "per shard):\n\n| cores | modelled speedup |\n|---:|---:|\n",
+                serial, s, (int)p, shards);
+        for (int cores = 16; cores <= 64; cores *= 2) {
+            int busy = cores < shards ? cores : shards;
+            fprintf(f, "| %d | %.1f |\n", cores, 1.0 / (serial + (1.0 - serial) / busy));
+        }
+    }
+    if (pt_atomic_commit(f, tmp, path, err))
+        return -1;
+
+    snprintf(path, sizeof path, "%s/scaling.gp", dir);
+    if (!(f = pt_atomic_open(path, tmp, sizeof tmp, err)))
+        return -1;
+    fprintf(f, "# Draws scaling.png from scaling.csv: run `gnuplot scaling.gp` in this folder.\n"
+               "set datafile separator ','\nset key autotitle columnhead\n"
+               "set terminal pngcairo size 1000,480 font ',10'\nset output 'scaling.png.tmp'\n"
+               "set multiplot layout 1,2 title 'Core scaling (batch %d, %d shards)'\n"
+               "set grid\nset xlabel 'threads'\nset key top left\n"
+               "set ylabel 'speedup'\n"
+               "plot 'scaling.csv' using 1:10 with linespoints lw 2 title 'measured', "
+               "x/%d with lines dt 2 title 'ideal'\n"
+               "set ylabel 'parallel efficiency (%%)'\nset yrange [0:110]\n"
+               "plot 'scaling.csv' using 1:($11*100) with linespoints lw 2 title 'measured', "
+               "100 with lines dt 2 title 'ideal'\n"
+               "unset multiplot\nset output\nsystem('mv scaling.png.tmp scaling.png')\n",
+            cfg->train.batch, shards, o->counts[0]);
+    if (pt_atomic_commit(f, tmp, path, err))
+        return -1;
+    return 0;
+}
+
+int pt_cmd_scale(const pt_cli *cli, int argc, char **argv)
+{
+    scale_opts o = {.repeat = 5, .steps = 2000, .warmup = 200};
+    o.counts[0] = 1;
+    o.counts[1] = 2;
+    o.n_counts = 2;
+    const char *config = NULL, *name = NULL;
+    char *overrides[256];
+    int n_overrides = 0;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        long v;
+        int has_value = i + 1 < argc;
+        if (!strcmp(a, "--threads") && has_value) {
+            if (parse_counts(argv[++i], &o))
+                return PT_EXIT_USAGE;
+        } else if (!strcmp(a, "--repeat") && has_value) {
+            if (parse_long(a, argv[++i], 1, MAX_REPEAT, &v))
+                return PT_EXIT_USAGE;
+            o.repeat = (int)v;
+        } else if (!strcmp(a, "--steps") && has_value) {
+            if (parse_long(a, argv[++i], 1, 10000000, &o.steps))
+                return PT_EXIT_USAGE;
+        } else if (!strcmp(a, "--warmup") && has_value) {
+            if (parse_long(a, argv[++i], 0, 10000000, &o.warmup))
+                return PT_EXIT_USAGE;
+        } else if (!strcmp(a, "--name") && has_value) {
+            name = argv[++i];
+        } else if (a[0] == '-') {
+            pt_cli_error("scale: unknown or incomplete option '%s' (options: --threads LIST, "
+                         "--repeat N, --steps N, --warmup N, --name NAME)", a);
+            return PT_EXIT_USAGE;
+        } else if (!config) {
+            config = a;
+        } else if (n_overrides < (int)PT_ARRAY_LEN(overrides)) {
+            overrides[n_overrides++] = argv[i];
+        }
+    }
+    if (!config) {
+        pt_cli_error("scale needs a config: ptrain scale CONFIG --threads 1,2,4 [--repeat N] "
+                     "[section.key=value ...]");
+        return PT_EXIT_USAGE;
+    }
+    pt_config cfg;
+    if (pt_cli_load_config(&cfg, config, n_overrides, overrides))
+        return PT_EXIT_USAGE;
+    if (name)
+        snprintf(cfg.run.name, sizeof cfg.run.name, "%s", name);
+
+    pt_err err = {{0}};
+    pt_setup su;
+    if (pt_setup_load(&su, &cfg, &err)) {
+        pt_cli_error("%s", err.msg);
+        return PT_EXIT_INPUT;
+    }
+    const long batch = cfg.train.batch, need = (o.warmup + o.steps) * batch;
+    int *order = malloc((size_t)need * sizeof *order);
+    float *first = malloc(su.model.n_params * sizeof *first);
+    float *params = malloc(su.model.n_params * sizeof *params);
+    sample(*runs)[MAX_COUNTS] = calloc((size_t)o.repeat, sizeof *runs);
+    pt_optim opt = {0};
+    int rc = PT_EXIT_INPUT;
+    if (!order || !first || !params || !runs) {
+        pt_cli_error("out of memory");
+        goto out;
+    }
+    /* The samples: seeded shuffles of the training split, back to back. */
+    pt_rng rng;
+    pt_rng_seed(&rng, cfg.train.seed, PT_STREAM_SHUFFLE);
+    for (long done = 0; done < need; done += su.n_train) {
+        long take = need - done < su.n_train ? need - done : su.n_train;
+        int *perm = malloc((size_t)su.n_train * sizeof *perm);
+        if (!perm) {
+            pt_cli_error("out of memory");
+            goto out;
+        }
+        memcpy(perm, su.train_idx, (size_t)su.n_train * sizeof *perm);
+        pt_rng_shuffle(&rng, perm, (int)su.n_train);
+        memcpy(order + done, perm, (size_t)take * sizeof *order);
+        free(perm);
+    }
+    if (pt_optim_create(&opt, &cfg, su.model.n_params, o.steps, &err)) {
+        pt_cli_error("%s", err.msg);
+        goto out;
+    }
+    int shard = cfg.train.shard < cfg.train.batch ? cfg.train.shard : cfg.train.batch;
+    int shards = (cfg.train.batch + shard - 1) / shard;
+    pt_placement *probe = NULL;
+    if (pt_placement_create(&probe, cfg.run.bind, 1, NULL, &err)) {
+        pt_cli_error("%s", err.msg);
+        goto out;
+    }
+    int n_pus = pt_placement_n_pus(probe);
+    pt_placement_free(probe);
+    if (!cli->quiet)
+        printf("scale: %s, batch %d (%d shards), %ld steps after %ld warm-up, %d repeats, "
+               "bind %s, %d allowed PUs\n",
+               config, cfg.train.batch, shards, o.steps, o.warmup, o.repeat,
+               pt_bind_names[cfg.run.bind], n_pus);
+
+    int all_identical = 1;
+    for (int r = 0; r < o.repeat; r++) {
+        for (int c = 0; c < o.n_counts; c++) {
+            sample *s = &runs[r][c];
+            if (measure(&su, &cfg, &opt, order, &o, o.counts[c], s, params, &err)) {
+                pt_cli_error("%s", err.msg);
+                rc = PT_EXIT_FAILED;
+                goto out;
+            }
+            if (r == 0 && c == 0)
+                memcpy(first, params, su.model.n_params * sizeof *first);
+            s->identical = memcmp(first, params, su.model.n_params * sizeof *first) == 0 &&
+                           memcmp(&s->loss_sum, &runs[0][0].loss_sum, sizeof s->loss_sum) == 0;
+            all_identical &= s->identical;
+            if (!cli->quiet) {
+                printf("  repeat %d/%d  threads %3d (%d workers)  %9.0f samples/s  step %7.1f us (compute %.1f, "
+                       "wait %.1f, reduce+update %.1f)%s\n",
+                       r + 1, o.repeat, o.counts[c], s->workers, s->samples_per_sec, s->step_us, s->compute_us,
+                       s->wait_us, s->reduce_us, s->identical ? "" : "  RESULT DIFFERS");
+                fflush(stdout);
+            }
+        }
+    }
+
+    char dir[PT_PATH_MAX];
+    if (pt_results_new_folder(&cfg, "scale", dir, sizeof dir, &err) ||
+        write_outputs(dir, &cfg, &o, runs, shards, n_pus, all_identical, &err)) {
+        pt_cli_error("%s", err.msg);
+        goto out;
+    }
+    int drawn = cfg.run.plots ? pt_gnuplot_run(dir, "scaling.gp", &err) : 0;
+    if (drawn < 0)
+        pt_cli_error("warning: scaling.png not drawn: %s", err.msg);
+    else if (drawn == 1)
+        pt_cli_error("warning: gnuplot is not installed; run `gnuplot scaling.gp` in %s later", dir);
+    if (!cli->quiet) {
+        char md[PT_PATH_MAX + 16];
+        snprintf(md, sizeof md, "%s/scaling.md", dir);
+        FILE *f = fopen(md, "r");
+        char line[512];
+        while (f && fgets(line, sizeof line, f))
+            fputs(line, stdout);
+        if (f)
+            fclose(f);
+        printf("\nresults: %s/ (scaling.csv, scaling_runs.csv, scaling.md, scaling.png)\n", dir);
+    }
+    if (!all_identical) {
+        pt_cli_error("results differ between thread counts: the reduction is not deterministic");
+        rc = PT_EXIT_FAILED;
+        goto out;
+    }
+    rc = PT_EXIT_OK;
+out:
+    pt_optim_free(&opt);
+    free(order);
+    free(first);
+    free(params);
+    free(runs);
+    pt_setup_free(&su);
+    return rc;
+}

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# End-to-end check of `ptrain scale`: a tiny scaling run over 1, 2, 3 and 16
+# threads (16 > the cores of a CI machine: workers are capped, then forced
+# with run.oversubscribe) must finish, write its files, and find identical
+# weights and loss at every thread count.
+set -euo pipefail
+ptrain=${1:-./ptrain}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+pass=0
+fail=0
+check() { # description, condition...
+    local what=$1
+    shift
+    if "$@"; then echo "ok   $what"; pass=$((pass + 1)); else echo "FAIL $what"; fail=$((fail + 1)); fi
+}
+small=(data.train_limit=4000 data.validation=500 data.test_limit=500 run.results_dir="$tmp")
+
+"$ptrain" -q scale configs/tanh.ini --threads 1,2,3,16 --repeat 2 --steps 40 --warmup 5 \
+    --name capped "${small[@]}" >"$tmp/out.txt" 2>&1
+dir="$tmp/capped"
+check "scale writes its files" test -s "$dir/scaling.csv" -a -s "$dir/scaling_runs.csv" -a -s "$dir/scaling.md" -a -s "$dir/config.ini"
+check "one row per thread count" test "$(tail -n +2 "$dir/scaling.csv" | wc -l)" -eq 4
+check "every row identical" test "$(tail -n +2 "$dir/scaling.csv" | awk -F, '$NF != "yes"' | wc -l)" -eq 0
+check "8 timed runs recorded" test "$(tail -n +2 "$dir/scaling_runs.csv" | wc -l)" -eq 8
+check "speedup of the first count is 1" awk -F, 'NR == 2 { exit !($10 == 1) }' "$dir/scaling.csv"
+if command -v gnuplot >/dev/null; then
+    check "scaling.png drawn" test "$(head -c 4 "$dir/scaling.png" | od -An -c | tr -d ' ')" = '211PNG'
+fi
+
+"$ptrain" -q scale configs/tanh.ini --threads 1,16 --repeat 1 --steps 40 --warmup 5 \
+    --name forced run.oversubscribe=true "${small[@]}" >"$tmp/out2.txt" 2>&1
+check "oversubscribed 16 workers identical to 1" \
+    awk -F, 'NR > 1 && $NF != "yes" { bad = 1 } END { exit bad }' "$tmp/forced/scaling.csv"
+check "16 workers really ran" awk -F, 'NR == 3 { exit !($2 == 16) }' "$tmp/forced/scaling.csv"
+
+set +e
+"$ptrain" scale configs/tanh.ini --threads 1,x "${small[@]}" >"$tmp/bad.txt" 2>&1
+rc=$?
+set -e
+check "bad --threads list: exit 2 with the expected form" \
+    test "$rc" -eq 2 -a -n "$(grep -- '--threads 1,2,4,8,16' "$tmp/bad.txt")"
+
+echo "e2e-scale: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]
