@@ -69,7 +69,7 @@ run: deps data
 	./ptrain configs/tanh.ini
 
 test: deps data
-	@$(MAKE) --no-print-directory all unit-tests
+	@$(MAKE) --no-print-directory all unit-tests $(BENCH_BIN)
 	@$(MAKE) --no-print-directory SAN=1 unit-tests
 	@scripts/run-tests.sh $(BUILD) build-san
 

@@ -29,5 +29,7 @@ void pt_cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int pt_cmd_train(const pt_cli *cli, int argc, char **argv);
 int pt_cmd_plot(const pt_cli *cli, int argc, char **argv);
 int pt_cmd_scale(const pt_cli *cli, int argc, char **argv);
+int pt_cmd_compare(const pt_cli *cli, int argc, char **argv);
+int pt_cmd_sweep(const pt_cli *cli, int argc, char **argv);
 
 #endif

@@ -44,9 +44,10 @@ for t in "$san"/tests/test_*; do
     [ -x "$t" ] && run "$(basename "$t") [san]" "$t"
 done
 echo "end-to-end:"
-for s in tests/e2e*.sh tests/bench_smoke.sh; do
+for s in tests/e2e*.sh; do
     [ -f "$s" ] && run "$(basename "$s")" bash "$s" ./ptrain
 done
+[ -f tests/bench_smoke.sh ] && run bench_smoke.sh bash tests/bench_smoke.sh "$plain"
 
 echo
 if [ "$failed" -gt 0 ]; then

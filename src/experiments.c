@@ -855,20 +855,31 @@ static void pt_sweep_md_body(FILE *f, const void *vctx)
     fputs("| rank | point |", f);
     for (int a = 0; a < c->sweep.n_axes; a++)
         fprintf(f, " %s |", c->sweep.axes[a].key);
-    fprintf(f, " %s | test acc | test loss | train loss | best test acc | s/epoch | status |\n|---|---|",
-            metric);
+    /* The ranking column first, then the usual ones it is not already. */
+    static const char *const shown[] = {"test_acc", "test_loss", "train_loss"};
+    fprintf(f, " **%s** |", metric);
+    for (size_t j = 0; j < PT_ARRAY_LEN(shown); j++)
+        if (strcmp(shown[j], metric) != 0)
+            fprintf(f, " %s |", shown[j]);
+    fputs(" best test_acc | s/epoch | status |\n|---|---|", f);
     for (int a = 0; a < c->sweep.n_axes; a++)
         fputs("---|", f);
-    fputs("---|---|---|---|---|---|---|\n", f);
+    fputs("---|", f);
+    for (size_t j = 0; j < PT_ARRAY_LEN(shown); j++)
+        if (strcmp(shown[j], metric) != 0)
+            fputs("---|", f);
+    fputs("---|---|---|\n", f);
     for (long i = 0; i < x->n; i++) {
         const pt_sweep_entry *e = &x->e[i];
         fprintf(f, "| %ld | %s |", i + 1, e->name);
         for (int a = 0; a < c->sweep.n_axes; a++)
             fprintf(f, " %s |", c->sweep.axes[a].values[e->value_idx[a]]);
         pt_md_value(f, metric, e->metric);
-        pt_md_value(f, "test_acc", e->final.test_acc);
-        pt_md_value(f, "test_loss", e->final.test_loss);
-        pt_md_value(f, "train_loss", e->final.train_loss);
+        for (size_t j = 0; j < PT_ARRAY_LEN(shown); j++) {
+            double v;
+            if (strcmp(shown[j], metric) != 0 && pt_exp_metric(&e->final, shown[j], &v) == 0)
+                pt_md_value(f, shown[j], v);
+        }
         pt_md_value(f, "test_acc", e->best_test_acc);
         if (isfinite(e->seconds_per_epoch))
             fprintf(f, " %.3f |", e->seconds_per_epoch);
@@ -879,7 +890,8 @@ static void pt_sweep_md_body(FILE *f, const void *vctx)
     if (x->n > 0 && x->e[0].state == PT_POINT_COMPLETE && isfinite(x->e[0].metric))
         fprintf(f, "\nBest point: `%s`. `best.ini` is its config (the [sweep] section removed); "
                    "`ptrain best.ini` trains it again in a new folder.\n", x->e[0].name);
-    fputs("\nAccuracies are in percent. \"best test acc\" is the best epoch's test accuracy; it is "
+    fputs("\nAll figures are the last epoch's unless named best; accuracies are in percent. \"best "
+          "test_acc\" is the best epoch's test accuracy; it is "
           "picked on the test set and so optimistic. s/epoch is the mean training-pass time per "
           "epoch. `sweep.png` shows the metric against the first swept key, one line per "
           "combination of the other keys.\n", f);

@@ -20,12 +20,17 @@ static const char USAGE[] =
     "       ptrain [options] plot RUN_DIR...\n"
     "       ptrain [options] scale CONFIG [--threads 1,2,4] [--repeat N] [--steps N] [--warmup N]\n"
     "                      [--name NAME] [section.key=value ...]\n"
+    "       ptrain [options] compare CONFIG... [--seeds N] [--name NAME] [section.key=value ...]\n"
+    "       ptrain [options] sweep CONFIG [--name NAME] [--jobs N] [section.key=value ...]\n"
     "       ptrain keys\n"
     "\n"
     "commands:\n"
     "  train    train a network from an INI config (the default command)\n"
     "  plot     redraw a run's pictures from its metrics.csv\n"
     "  scale    core-scaling experiment: throughput, speedup, time per phase, bit-identity check\n"
+    "  compare  train each config with seeds 1..N (default 3): mean ± std table and curves\n"
+    "  sweep    run the grid of a config's [sweep] section: leaderboard, best.ini, plot;\n"
+    "           rerunning skips finished points; --jobs N runs N processes at once\n"
     "  keys     print every config key with its default and meaning\n"
     "\n"
     "options:\n"
@@ -228,15 +233,15 @@ int pt_cmd_plot(const pt_cli *cli, int argc, char **argv)
         pt_err err = {{0}};
         int drawn = pt_results_plot(argv[i], &err);
         if (drawn == 1) {
-            pt_cli_error("gnuplot is not installed (make deps installs it); %s/plot.gp is written",
-                         argv[i]);
+            pt_cli_error("gnuplot is not installed (make deps installs it): nothing drawn; the data "
+                         "files in %s/ are unchanged", argv[i]);
             return PT_EXIT_FAILED;
         }
         if (drawn < 0) {
             pt_cli_error("%s", err.msg);
             rc = PT_EXIT_INPUT;
         } else if (!cli->quiet) {
-            printf("drew %s/loss.png and %s/accuracy.png\n", argv[i], argv[i]);
+            printf("drew the pictures of %s/ (plot.gp lists them)\n", argv[i]);
         }
     }
     return rc;
@@ -260,6 +265,8 @@ static const command COMMANDS[] = {
     {"train", pt_cmd_train},
     {"plot", pt_cmd_plot},
     {"scale", pt_cmd_scale},
+    {"compare", pt_cmd_compare},
+    {"sweep", pt_cmd_sweep},
     {"keys", cmd_keys},
 };
 
@@ -297,6 +304,7 @@ int main(int argc, char **argv)
     /* No command word: `ptrain CONFIG ...` trains, if it looks like a file. */
     if (access(argv[i], F_OK) == 0 || strchr(argv[i], '.') || strchr(argv[i], '/'))
         return pt_cmd_train(&cli, argc - i, argv + i);
-    pt_cli_error("unknown command '%s' (commands: train, plot, keys; see ptrain --help)", argv[i]);
+    pt_cli_error("unknown command '%s' (commands: train, plot, scale, compare, sweep, keys; "
+                 "see ptrain --help)", argv[i]);
     return PT_EXIT_USAGE;
 }

@@ -690,6 +690,11 @@ static void pt_compare_figure(FILE *f, const compare_plot *p, const char *png, c
     fputs("set grid lc rgb '#d0d0d0'\nset border lc rgb '#404040'\n"
           "set key bmargin center horizontal samplen 2.5 width 1 maxrows 2\nset bmargin 6.5\n"
           "set xlabel 'epoch'\nset autoscale xfix\nset offsets 0, 0, graph 0.03, graph 0.03\n", f);
+    /* Whole epochs on the axis of a short run. */
+    if (p->n > 0) {
+        fprintf(f, "stats 'curves-%s.csv' skip 1 using 1 nooutput\n", p->labels[0]);
+        fputs("if (STATS_records > 0 && STATS_max <= 20) { set xtics 1 }\n", f);
+    }
     fprintf(f, "set title ");
     char title[PT_PLOT_PATH_MAX + 200];
     snprintf(title, sizeof title, "%s: %s per epoch, mean over %d seed%s (band: min to max over the "
@@ -784,6 +789,15 @@ static void pt_sweep_script(FILE *f, const void *ctx)
         fputs("set format y '%g%%'\n", f);
     if (p->logx)
         fputs("set logscale x\n", f);
+    if (p->numeric) {                              /* tics at the swept values, as written */
+        fputs("set xtics (", f);
+        for (int j = 0; j < c->sweep.axes[0].n_values; j++) {
+            fputs(j ? ", " : "", f);
+            pt_gp_quoted(f, c->sweep.axes[0].values[j]);
+            fprintf(f, " %s", c->sweep.axes[0].values[j]);
+        }
+        fputs(")\n", f);
+    }
     fputs("plot ", f);
     for (int l = 0; l < p->n_lines; l++) {
         const char *col = pt_colours[l % (int)PT_ARRAY_LEN(pt_colours)];
@@ -819,7 +833,7 @@ int pt_plot_sweep(const char *dir, const pt_config *c, const pt_sweep_entry *e, 
         lo = fmin(lo, xv[j]);
         hi = fmax(hi, xv[j]);
     }
-    int logx = numeric && positive && hi >= 20 * lo;
+    int logx = numeric && positive && hi >= 10 * lo;
 
     /* y[line][x]: the metric of each grid point that was run, NaN otherwise. */
     double *y = malloc((size_t)n_lines * (size_t)x->n_values * sizeof *y);

@@ -24,7 +24,11 @@ int pt_run_threads(const pt_config *cfg)
 {
     /* omp_get_max_threads() is OMP_NUM_THREADS when set, else the number of
      * CPUs in the process's affinity mask: exactly the documented default. */
-    return cfg->run.threads > 0 ? cfg->run.threads : omp_get_max_threads();
+    int want = cfg->run.threads > 0 ? cfg->run.threads : omp_get_max_threads();
+    /* OMP_THREAD_LIMIT caps every team; asking for more would leave
+     * per-thread buffers of threads that never start. */
+    int limit = omp_get_thread_limit();
+    return want > limit ? limit : want;
 }
 
 int pt_run_workers(const pt_config *cfg, int requested, int n_pus)

@@ -83,7 +83,7 @@ if command -v gnuplot >/dev/null; then
 else
     echo "skip loss.png (gnuplot not installed)"
 fi
-check "no temporary files left" test -z "$(find "$dir" -name '*.tmp.*')"
+check "no temporary files left" test -d "$dir" -a -z "$(find "$dir" -name '*.tmp.*')"
 
 # ---- (b) rerunning the written config.ini reproduces the run ---------------------
 # Same name, same results_dir: the taken name gets a -2 suffix.
@@ -140,7 +140,8 @@ run diverge configs/smoke.ini train.optimizer=sgd train.lr=100 train.weight_deca
 check "divergence: exit 1, message says diverged" exits diverge 1 "diverged"
 check "divergence: summary.json status failed" json_has "$res/diverge/summary.json" '"status": *"failed"'
 check "divergence: summary.json message says diverged" json_has "$res/diverge/summary.json" '"message": *"[^"]*diverged'
-check "divergence: no model.bin" test ! -e "$res/diverge/model.bin"
+check "divergence: metrics.csv header only, no model.bin" \
+    test "$(wc -l <"$res/diverge/metrics.csv")" -eq 1 -a ! -e "$res/diverge/model.bin"
 
 touch "$tmp/plain-file"
 run unwritable configs/smoke.ini run.results_dir="$tmp/plain-file/results"

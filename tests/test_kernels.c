@@ -935,12 +935,13 @@ static void test_shuffle_is_permutation(void **state)
 
 /* ---- model.bin ------------------------------------------------------------------------ */
 
-static char tmpdir[64];
+static char tmpdir[256];
 
 static int setup_tmp(void **state)
 {
     (void)state;
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/pt-kernels-XXXXXX");
+    const char *base = getenv("TMPDIR");
+    snprintf(tmpdir, sizeof tmpdir, "%s/pt-kernels-XXXXXX", base && *base ? base : "/tmp");
     return mkdtemp(tmpdir) ? 0 : -1;
 }
 
@@ -948,7 +949,7 @@ static int teardown_tmp(void **state)
 {
     (void)state;
     const char *names[] = {"m.bin", "bad.bin"};
-    char p[128];
+    char p[300];
     for (size_t i = 0; i < PT_ARRAY_LEN(names); i++) {
         snprintf(p, sizeof p, "%s/%s", tmpdir, names[i]);
         unlink(p);
@@ -1020,7 +1021,7 @@ static void test_model_roundtrip(void **state)
     (void)state;
     pt_model m, back;
     make_model(&m);
-    char path[128];
+    char path[300];
     tmp_path(path, sizeof path, "m.bin");
     pt_err err = {{0}};
     assert_int_equal(pt_model_save(&m, path, &err), 0);
@@ -1055,7 +1056,7 @@ static void test_model_roundtrip(void **state)
     assert_true(w01 == *pt_model_w(&m, 0, 0, 1));
     free(b);
     /* Saving the loaded model gives the same bytes. */
-    char path2[128];
+    char path2[300];
     tmp_path(path2, sizeof path2, "bad.bin");
     assert_int_equal(pt_model_save(&back, path2, &err), 0);
     size_t len2;
@@ -1076,7 +1077,7 @@ static void expect_load_error(size_t cut_to, size_t flip_at, unsigned char flip_
 {
     pt_model m;
     make_model(&m);
-    char path[128], bad[128];
+    char path[300], bad[300];
     tmp_path(path, sizeof path, "m.bin");
     tmp_path(bad, sizeof bad, "bad.bin");
     pt_err err = {{0}};
@@ -1120,7 +1121,7 @@ static void test_model_load_errors(void **state)
     /* A missing file. */
     pt_model m;
     pt_err err = {{0}};
-    char path[128];
+    char path[300];
     tmp_path(path, sizeof path, "absent.bin");
     assert_int_not_equal(pt_model_load(&m, path, &err), 0);
     assert_non_null(strstr(err.msg, path));
