@@ -1,9 +1,7 @@
-/* cmd_compare.c: `ptrain compare CONFIG... [--seeds N] [--name NAME] [section.key=value ...]`.
- * Trains every config with seeds 1..N (one process, one run after another,
- * each with all the threads the config asks for) into
- * <results_dir>/<name>/runs/<config>-seed<k>/, then reads the runs back from
- * disk and writes compare.csv, compare.md, curves-<config>.csv, loss.png and
- * accuracy.png beside them (pt_experiments.h computes, plot.c draws). */
+/* cmd_compare.c: `ptrain compare CONFIG... [--seeds N] [--name NAME] [section.key=value ...]`:
+ * trains every config with seeds 1..N, one run after another with all the config's threads,
+ * into <results_dir>/<name>/runs/, then writes compare.csv, compare.md, the curves and
+ * loss.png / accuracy.png from the run folders (experiments.c computes, plot.c draws). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

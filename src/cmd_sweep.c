@@ -1,17 +1,7 @@
-/* cmd_sweep.c: `ptrain sweep CONFIG [--name NAME] [--jobs N] [section.key=value ...]`.
- * Runs the grid of the config's [sweep] section (or sweep.samples points of
- * it) into <results_dir>/sweep-<config stem>/runs/<point>/, then writes the
- * leaderboard (sweep.csv, sweep.md), best.ini and sweep.png.
- *
- * Resuming: the folder and every point's name follow from the config, so the
- * same command finds its earlier work. A point whose summary.json says
- * "complete" is skipped (after checking that it trained the same thing); any
- * other point folder (failed, or "running" after a kill) is removed and rerun.
- *
- * Parallelism: points run one after another in this process, each with all
- * the threads the config asks for (the default, --jobs 1), or with --jobs N
- * in N forked processes at once, each given run.threads = threads / N and
- * its own slice of the allowed CPUs. Results do not depend on either. */
+/* cmd_sweep.c: `ptrain sweep CONFIG [--name NAME] [--jobs N] [section.key=value ...]`:
+ * trains the points of the config's [sweep] grid into <results_dir>/sweep-<stem>/runs/,
+ * resumes where an earlier invocation stopped, and writes sweep.csv, sweep.md,
+ * best.ini and sweep.png. The grid, names and files themselves are experiments.c's. */
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -130,10 +120,13 @@ static int run_point(const sweep_state *st, long index, int threads, const pt_ru
     return rc;
 }
 
-/* --jobs N: N children at a time, child j on CPUs [j*t, (j+1)*t) of the
- * allowed set when there are enough, else wherever the OS puts it. The
- * parent only forks and waits: it never opens an OpenMP region, so the
- * children start with a clean OpenMP runtime. */
+/* Parallelism: by default (--jobs 1) points run one after another in this
+ * process, each with all the threads the config asks for. With --jobs N, N
+ * forked children run at a time with run.threads = threads / N each, child j
+ * on CPUs [j*t, (j+1)*t) of the allowed set when there are enough, else
+ * wherever the OS puts it. The parent only forks and waits: it never opens an
+ * OpenMP region, so the children start with a clean OpenMP runtime. Results
+ * do not depend on the thread count, so neither mode changes a number. */
 static int run_parallel(sweep_state *st, const long *todo, long n_todo, int jobs)
 {
     cpu_set_t allowed;
@@ -202,6 +195,12 @@ static int run_parallel(sweep_state *st, const long *todo, long n_todo, int jobs
             if (!WIFEXITED(status) || WEXITSTATUS(status) > 1)
                 rc = -1;                         /* the child said why */
             report_point(st, point_of[slot]);
+            long best;
+            pt_err err = {{0}};
+            if (write_leaderboard(st, 0, &best, &err)) {
+                pt_cli_error("%s", err.msg);
+                rc = -1;
+            }
         }
     }
     return rc;
@@ -270,10 +269,17 @@ int pt_cmd_sweep(const pt_cli *cli, int argc, char **argv)
         pt_cli_error("%s: %s", path, err.msg[0] ? err.msg : "the [sweep] grid is too large");
         goto out;
     }
-    /* Every point must make a valid config before the first one trains. */
+    /* Every point must make a valid config, with the ranked column, before
+     * the first one trains. */
     for (long i = 0; i < n_points; i++) {
         if (pt_grid_apply(done_cfg, base, points[i], &err)) {
             pt_cli_error("%s: %s", path, err.msg);
+            goto out;
+        }
+        if (strncmp(base->sweep.metric, "val_", 4) == 0 && done_cfg->data.validation == 0) {
+            pt_cli_error("%s: sweep.metric = %s, but data.validation = 0 leaves no validation split "
+                         "(point p%03ld); rank by test_acc or hold out a validation split",
+                         path, base->sweep.metric, points[i] + 1);
             goto out;
         }
     }
@@ -312,7 +318,11 @@ int pt_cmd_sweep(const pt_cli *cli, int argc, char **argv)
         goto out;
     }
 
-    /* What is done already, what is rerun. */
+    /* Resuming: the folder and every point's name follow from the config, so
+     * the same command finds its earlier work. A point whose summary.json says
+     * "complete" is skipped (after checking that it trained the same thing);
+     * any other point folder (failed, or "running" after a kill) is removed
+     * and trained again. */
     long n_todo = 0, n_skipped = 0, n_redo = 0;
     for (long i = 0; i < n_points; i++) {
         char pdir[PT_PATH_MAX + PT_NAME_MAX], cfg_path[sizeof pdir + 16];
@@ -393,8 +403,22 @@ int pt_cmd_sweep(const pt_cli *cli, int argc, char **argv)
         goto out;
     }
     if (best < 0) {
-        pt_cli_error("no point of the sweep completed; see %s/sweep.md", dir);
-        rc = PT_EXIT_FAILED;
+        long complete = 0;
+        for (long i = 0; i < n_points; i++) {
+            char pdir[PT_PATH_MAX + PT_NAME_MAX];
+            point_dir(&st, points[i], pdir, sizeof pdir);
+            complete += pt_exp_read_status(pdir) == PT_STATUS_COMPLETE;
+        }
+        if (complete) {
+            pt_cli_error("no point has a value of sweep.metric = %s to rank by%s; see %s/sweep.md",
+                         base->sweep.metric, strncmp(base->sweep.metric, "val_", 4) == 0
+                                                 ? " (data.validation = 0 leaves no validation split)"
+                                                 : "", dir);
+            rc = PT_EXIT_USAGE;
+        } else {
+            pt_cli_error("no point of the sweep completed; see %s/sweep.md", dir);
+            rc = PT_EXIT_FAILED;
+        }
         goto out;
     }
     pt_sweep_entry e;

@@ -412,9 +412,10 @@ static void pt_fig_data(FILE *f, const pt_plot_ctx *c)
                "set style fill solid 0.85 noborder\nset boxwidth 0.7\n"
                "set key bmargin center horizontal\nset bmargin 5\n", k - 1,
             c->counts_max + c->counts_max / 8 + 1);
-    fprintf(f, "plot 'class_counts.csv' skip 1 using 1:2 with boxes lc rgb '#1f77b4' title 'train', \\\n"
-               "     '' skip 1 using 1:2:(sprintf('%%d', $2)) with labels offset 0,0.7 font ',9' notitle, \\\n"
-               "     %g with lines dt 2 lw 1.5 lc rgb '#606060' title 'equal share (%ld / %d)'\n",
+    /* The equal-share line first, so the bars and their counts sit on top of it. */
+    fprintf(f, "plot %g with lines dt 2 lw 1.5 lc rgb '#606060' title 'equal share (%ld / %d)', \\\n"
+               "     'class_counts.csv' skip 1 using 1:2 with boxes lc rgb '#1f77b4' title 'train', \\\n"
+               "     '' skip 1 using 1:2:(sprintf('%%d', $2)) with labels offset 0,0.7 font ',9' notitle\n",
             k > 0 ? (double)c->counts_train / k : 0.0, c->counts_train, k);
 }
 
@@ -625,10 +626,15 @@ static int pt_gnuplot_draw(const char *exe, const char *dir, const char *const *
     return rc;
 }
 
+static int pt_recompare(const char *dir, pt_err *err);
+
+/* A comparison's plot.gp is written again from compare.csv (the configs and
+ * seeds) and its curves files; a sweep's is run as it is (it was written from
+ * the config, which the folder does not hold). */
 static int pt_redraw_experiment(const char *exe, const char *dir, pt_err *err)
 {
     if (pt_exists_in(dir, "compare.csv"))
-        return pt_gnuplot_draw(exe, dir, pt_compare_pngs, (int)PT_ARRAY_LEN(pt_compare_pngs), err);
+        return pt_recompare(dir, err);
     return pt_gnuplot_draw(exe, dir, pt_sweep_pngs, (int)PT_ARRAY_LEN(pt_sweep_pngs), err);
 }
 
@@ -676,6 +682,7 @@ typedef struct compare_plot {
     const char *dir;
     int n, seeds;
     const char *const *labels;
+    const char *name;                /* the folder's own name, for titles */
 } compare_plot;
 
 /* One picture of the comparison: for each config the train (dashed) and test
@@ -697,11 +704,10 @@ static void pt_compare_figure(FILE *f, const compare_plot *p, const char *png, c
     }
     fprintf(f, "set title ");
     char title[PT_PLOT_PATH_MAX + 200];
-    snprintf(title, sizeof title, "%s: %s per epoch, mean over %d seed%s (band: min to max over the "
-             "seeds; dashed: train, solid: test)", pt_base_name(p->dir), what, p->seeds,
-             p->seeds == 1 ? "" : "s");
+    snprintf(title, sizeof title, "%s: %s per epoch, mean over %d seed%s", p->name, what,
+             p->seeds, p->seeds == 1 ? "" : "s");
     pt_gp_quoted(f, title);
-    fputs(" font ',12'\n", f);
+    fputs(".\"\\n\".'band: min to max over the seeds; dashed: train, solid: test' font ',12'\n", f);
     if (scale != 1.0)
         fprintf(f, "set ylabel '%s (%%)'\nset format y '%%g%%%%'\n", what);
     else
@@ -747,9 +753,47 @@ static void pt_compare_script(FILE *f, const void *ctx)
 
 int pt_plot_compare(const char *dir, int n, const char *const *labels, int seeds, pt_err *err)
 {
-    compare_plot p = {dir, n, seeds, labels};
-    return pt_write_and_draw(dir, pt_compare_script, &p, pt_compare_pngs,
-                             (int)PT_ARRAY_LEN(pt_compare_pngs), err);
+    /* `ptrain plot .` should still name the folder. */
+    char *real = realpath(dir, NULL);
+    compare_plot p = {dir, n, seeds, labels, pt_base_name(real ? real : dir)};
+    int rc = pt_write_and_draw(dir, pt_compare_script, &p, pt_compare_pngs,
+                               (int)PT_ARRAY_LEN(pt_compare_pngs), err);
+    free(real);
+    return rc;
+}
+
+/* Labels (first column) and seeds (third, "runs") of compare.csv. */
+static int pt_recompare(const char *dir, pt_err *err)
+{
+    char path[PT_PLOT_PATH_MAX];
+    snprintf(path, sizeof path, "%s/compare.csv", dir);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return pt_fail(err, "cannot open '%s': %s", path, strerror(errno));
+    char labels[64][PT_NAME_MAX], *line = NULL;
+    const char *names[64];
+    size_t cap = 0;
+    int n = 0, seeds = 0, rc = 0;
+    if (getline(&line, &cap, f) < 0 || strncmp(line, "config,activation,runs,", 23) != 0)
+        rc = pt_fail(err, "cannot plot: '%s' does not start with the compare.csv header", path);
+    while (rc == 0 && n < 64 && getline(&line, &cap, f) >= 0) {
+        int runs = 0;
+        char act[32];
+        if (sscanf(line, "%127[^,],%31[^,],%d,", labels[n], act, &runs) != 3 || runs < 1) {
+            rc = pt_fail(err, "cannot plot: '%s' line %d is not a compare.csv row", path, n + 2);
+            break;
+        }
+        names[n] = labels[n];
+        seeds = runs;
+        n++;
+    }
+    free(line);
+    fclose(f);
+    if (rc == 0 && n == 0)
+        rc = pt_fail(err, "cannot plot: '%s' has no configs", path);
+    if (rc != 0)
+        return rc;
+    return pt_plot_compare(dir, n, names, seeds, err);
 }
 
 /* ---- sweep.png: the metric against the first swept key */
@@ -761,6 +805,7 @@ typedef struct sweep_plot {
     const char *dir;
     const pt_config *c;
     int n_lines, numeric, logx;
+    int any;                         /* at least one finite value to draw */
     char (*titles)[256];
 } sweep_plot;
 
@@ -797,6 +842,12 @@ static void pt_sweep_script(FILE *f, const void *ctx)
             fprintf(f, " %s", c->sweep.axes[0].values[j]);
         }
         fputs(")\n", f);
+    }
+    if (!p->any) {                                 /* gnuplot refuses an all-undefined plot */
+        fputs("set label 1 'no point has a value yet' at graph 0.5, 0.5 center\n"
+              "set yrange [0:1]\nplot 'sweep_plot.dat' using 1:(NaN) notitle\n"
+              "unset output\nsystem \"mv -f 'sweep.png.tmp' 'sweep.png'\"\n", f);
+        return;
     }
     fputs("plot ", f);
     for (int l = 0; l < p->n_lines; l++) {
@@ -884,7 +935,10 @@ int pt_plot_sweep(const char *dir, const pt_config *c, const pt_sweep_entry *e, 
         rc = pt_atomic_commit(f, tmp, path, err);
     }
     if (rc == 0) {
-        sweep_plot p = {dir, c, n_lines, numeric, logx, titles};
+        int any = 0;
+        for (long i = 0; i < (long)n_lines * x->n_values; i++)
+            any |= isfinite(y[i]);
+        sweep_plot p = {dir, c, n_lines, numeric, logx, any, titles};
         rc = pt_write_and_draw(dir, pt_sweep_script, &p, pt_sweep_pngs,
                                (int)PT_ARRAY_LEN(pt_sweep_pngs), err);
     }

@@ -1,7 +1,7 @@
 /* test_experiments.c: the pure parts of compare and sweep (pt_experiments.h):
  * mean/std, metrics.csv parsing, reading a run folder back, the summary over
  * seeds, grid enumeration, random subsets and point names, applying a point,
- * the ranking, the CSV writers and the folder removal. */
+ * the ranking, the CSV writers, the sweep picture and the folder removal. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -510,6 +510,51 @@ static void test_sweep_sort(void **state)
     free(c);
 }
 
+/* ---------------------------------------------------------------- pictures */
+
+static void test_sweep_plot(void **state)
+{
+    (void)state;
+    if (system("command -v gnuplot >/dev/null 2>&1") != 0) {
+        print_message("gnuplot is not installed: skipping the drawing check\n");
+        skip();
+    }
+    const char *const a[] = {"sweep.train.lr=0.001 0.01 0.1", "sweep.model.activation=tanh relu"};
+    pt_config *c = sweep_config(a, 2);
+    pt_sweep_entry e[] = {entry(0, 0.8), entry(1, 0.85), entry(2, 0.9), entry(5, NAN)};
+    char dir[300], path[340];
+    snprintf(dir, sizeof dir, "%s/sweep-plot", root);
+    assert_int_equal(mkdir(dir, 0777), 0);
+    pt_err err = {""};
+    int rc = pt_plot_sweep(dir, c, e, 4, &err);
+    if (rc != 0)
+        print_error("pt_plot_sweep: %s\n", err.msg);
+    assert_int_equal(rc, 0);
+    snprintf(path, sizeof path, "%s/sweep_plot.dat", dir);
+    char *dat = slurp(path);
+    assert_non_null(dat);
+    /* One row per lr; a column per activation: point 5 (lr 0.1, relu) has no value. */
+    assert_non_null(strstr(dat, "\n0.001 \"0.001\" 80 85\n"));
+    assert_non_null(strstr(dat, "\n0.1 \"0.1\" NaN NaN\n"));
+    free(dat);
+    snprintf(path, sizeof path, "%s/plot.gp", dir);
+    char *gp = slurp(path);
+    assert_non_null(gp);
+    assert_non_null(strstr(gp, "set logscale x"));           /* 0.001 .. 0.1 */
+    assert_non_null(strstr(gp, "title 'model.activation=relu'"));
+    free(gp);
+
+    /* No value at all (every point failed): a picture that says so, not an error. */
+    for (int i = 0; i < 4; i++)
+        e[i].metric = NAN;
+    assert_int_equal(pt_plot_sweep(dir, c, e, 4, &err), 0);
+    snprintf(path, sizeof path, "%s/sweep.png", dir);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_true(st.st_size > 0);
+    free(c);
+}
+
 /* ---------------------------------------------------------------- files */
 
 static void test_stem_and_remove(void **state)
@@ -574,6 +619,7 @@ int main(void)
         cmocka_unit_test(test_grid_random_subset),
         cmocka_unit_test(test_grid_apply),
         cmocka_unit_test(test_sweep_sort),
+        cmocka_unit_test(test_sweep_plot),
         cmocka_unit_test(test_stem_and_remove),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
