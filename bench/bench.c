@@ -16,8 +16,10 @@
 #include <fcntl.h>
 #include <math.h>
 #include <omp.h>
+#include <pthread.h>
 #include <spawn.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,18 +50,49 @@ extern char **environ;
 
 #define MAX_LIST 64           /* entries of --threads and --batches */
 #define MAX_REPEATS 64
+#define MAX_SAMPLES 256       /* values one series holds (the FMA peak gets one per batch size per repeat) */
 #define MAX_SETS 32
 #define MAX_ROWS 2048
 #define MAX_EPOCHS 4096       /* metrics.csv rows read back from a whole run */
 #define TARGET_ACC 0.945      /* test accuracy of the time-to-accuracy figure */
 #define BW_BYTES ((size_t)256 << 20)   /* read-bandwidth buffer: 8x a 32 MiB last-level cache */
 #define CAPTURE_MAX 16384     /* bytes of a child's output kept (its tail) */
+#define PING_ROUNDS 20000     /* cache-line round trips per measurement */
+#define MAX_TEAM 1024         /* threads whose CPU clocks are read (larger teams: no CPU figure) */
 
 /* ---- small helpers ------------------------------------------------------- */
 
 static double now(void)
 {
     return omp_get_wtime();
+}
+
+static double clock_seconds(clockid_t id)
+{
+    struct timespec ts;
+    if (clock_gettime(id, &ts) != 0)
+        return NAN;
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* The CPU clocks of the threads of an OpenMP team of `threads`: libgomp
+ * hands the same pool threads to every team of that size, so these are the
+ * threads a trainer's next region runs on. Idle pool threads (still spinning
+ * after a larger team) are left out, as process CPU time would not. */
+static int team_clocks(int threads, clockid_t *ids)
+{
+    int failed = 0;
+#pragma omp parallel num_threads(threads) reduction(| : failed)
+    failed |= pthread_getcpuclockid(pthread_self(), &ids[omp_get_thread_num()]) != 0;
+    return failed ? -1 : 0;
+}
+
+static double team_cpu(const clockid_t *ids, int threads)
+{
+    double sum = 0.0;
+    for (int i = 0; i < threads; i++)
+        sum += clock_seconds(ids[i]);
+    return sum;
 }
 
 static void sleep_ms(double ms)
@@ -83,12 +116,12 @@ static int cmp_int(const void *pa, const void *pb)
 /* The values of one figure over the repeats. */
 typedef struct series {
     int n;
-    double v[MAX_REPEATS];
+    double v[MAX_SAMPLES];
 } series;
 
 static void series_add(series *s, double x)
 {
-    if (s->n < MAX_REPEATS && isfinite(x))
+    if (s->n < MAX_SAMPLES && isfinite(x))
         s->v[s->n++] = x;
 }
 
@@ -96,7 +129,7 @@ static double series_median(const series *s)
 {
     if (s->n == 0)
         return NAN;
-    double v[MAX_REPEATS];
+    double v[MAX_SAMPLES];
     memcpy(v, s->v, (size_t)s->n * sizeof *v);
     qsort(v, (size_t)s->n, sizeof *v, cmp_double);
     return s->n % 2 ? v[s->n / 2] : 0.5 * (v[s->n / 2 - 1] + v[s->n / 2]);
@@ -337,6 +370,9 @@ typedef struct cell {
     pt_optim opt;
     pt_trainer *tr;
     series rate, torch, ratio, wait, reduce;
+    series share;                    /* GFLOP/s over the FMA peak measured just before (wall clock) */
+    series share_cpu;                /* the same per CPU-second: immune to time-slicing */
+    series share_bw;                 /* gather GB/s over this round's read bandwidth */
     int resets;                      /* divergences (model reset to its initial weights) */
 } cell;
 
@@ -366,6 +402,7 @@ typedef struct bench {
     pt_placement *place[MAX_LIST];   /* one per thread count, shared by everything at that count */
     char pin_warning[1024];
     series peak[MAX_LIST], bw[MAX_LIST], infer[MAX_LIST], epoch[MAX_LIST];
+    series infer_share[MAX_LIST];    /* inference GFLOP/s over the FMA peak measured just before */
     cell *cells;
     int n_cells;
     pt_config cfg;                   /* the measured step: tanh config + momentum, as the peer */
@@ -382,6 +419,10 @@ typedef struct bench {
     /* whole runs */
     run_stats runs[MAX_REPEATS];
     int n_runs, run_epochs_cap;
+    long fma_iters;                  /* FMA peak iterations for one measurement window */
+    series run_peak;                 /* FMA peak on the runs' threads, before and after each run */
+    int ping_ti;                     /* placement whose threads 0 and 1 the round trip uses; -1: none */
+    series ping, ping_epoch, ping_runs;  /* core-to-core round trips, ns, per phase */
     char runs_why[600];
     double other_cpu;                /* share of the machine's CPU time used by other processes */
     row rows[MAX_ROWS];
@@ -588,6 +629,8 @@ enum { FVEC_LANES = 16, FMA_CHAINS = 4 };
 
 static __attribute__((noinline)) float fma_chains(long iters)
 {
+    /* A side effect: the compiler may not treat the call as a pure function. */
+    __asm__ volatile("" ::: "memory");
     fvec acc[FMA_CHAINS];
     for (int c = 0; c < FMA_CHAINS; c++)
         acc[c] = FVEC_SET1(1.0f + 0.01f * (float)c);
@@ -611,30 +654,39 @@ static __attribute__((noinline)) float fma_chains(long iters)
 
 static volatile float bench_sink;
 
-/* GFLOP/s of `threads` pinned threads each running fma_chains(iters). */
-static double fma_peak(bench *b, pt_placement *p, int threads, long iters)
+/* GFLOP/s of `threads` pinned threads each running fma_chains(iters);
+ * *per_cpu: GFLOP per CPU-second of those threads (one core's peak). */
+static double fma_peak(bench *b, pt_placement *p, int threads, long iters, double *per_cpu)
 {
-    double t0 = 0.0, t1 = 0.0;
+    double t0 = 0.0, t1 = 0.0, cpu = 0.0;
     float sink = 0.0f;
-#pragma omp parallel num_threads(threads) reduction(+ : sink)
+#pragma omp parallel num_threads(threads) reduction(+ : sink, cpu)
     {
         pin_self(b, p, omp_get_thread_num());
 #pragma omp barrier
 #pragma omp single
         t0 = now();
+        double c0 = clock_seconds(CLOCK_THREAD_CPUTIME_ID);
         sink += fma_chains(iters);
+        cpu += clock_seconds(CLOCK_THREAD_CPUTIME_ID) - c0;
 #pragma omp barrier
 #pragma omp single
         t1 = now();
     }
     bench_sink = sink;
-    return (double)threads * (double)iters * FMA_CHAINS * FVEC_LANES * 2.0 / (t1 - t0) / 1e9;
+    double gflop = (double)threads * (double)iters * FMA_CHAINS * FVEC_LANES * 2.0 / 1e9;
+    if (per_cpu)
+        *per_cpu = gflop / cpu;
+    return gflop / (t1 - t0);
 }
 
 typedef float v16 __attribute__((vector_size(16 * sizeof(float))));
 
 static __attribute__((noinline)) float read_sum(const float *p, size_t n)
 {
+    /* Without this the compiler proves the function pure and sums the
+     * buffer once for all passes (a 16-pass run then "reads" 370 GB/s). */
+    __asm__ volatile("" : : "r"(p) : "memory");
     v16 s0 = {0}, s1 = {0}, s2 = {0}, s3 = {0};
     for (size_t i = 0; i + 64 <= n; i += 64) {
         s0 += *(const v16 *)(const void *)(p + i);
@@ -679,6 +731,40 @@ static double read_bw(bench *b, pt_placement *p, int threads, const float *buf, 
     }
     bench_sink = sink;
     return (double)(n / 64 * 64) * sizeof(float) * passes / (t1 - t0) / 1e9;
+}
+
+/* Round trip of one cache line between threads 0 and 1 of the placement, in
+ * ns: what each step's two barriers and the reduction of the other thread's
+ * gradient slots pay. It grows when the hypervisor puts our two vCPUs on
+ * cores that do not share a cache, which slows every 2-thread figure while
+ * the FMA peak stays the same. */
+static double pingpong_ns(bench *b, pt_placement *p, int rounds)
+{
+    static _Alignas(64) atomic_int token;
+    double t0 = 0.0, t1 = 0.0;
+    atomic_store(&token, 0);
+#pragma omp parallel num_threads(2)
+    {
+        int tid = omp_get_thread_num();
+        pin_self(b, p, tid);
+#pragma omp barrier
+        if (tid == 0) {
+            t0 = now();
+            for (int i = 0; i < rounds; i++) {
+                atomic_store_explicit(&token, 1, memory_order_release);
+                while (atomic_load_explicit(&token, memory_order_acquire) != 0)
+                    ;
+            }
+            t1 = now();
+        } else {
+            for (int i = 0; i < rounds; i++) {
+                while (atomic_load_explicit(&token, memory_order_acquire) != 1)
+                    ;
+                atomic_store_explicit(&token, 0, memory_order_release);
+            }
+        }
+    }
+    return (t1 - t0) / rounds * 1e9;
 }
 
 /* ---- CPU time used by other processes during the bench -------------------- */
@@ -782,14 +868,14 @@ static int capture(char *const argv[], char *const envp[], const char *dir, char
     return status;
 }
 
-/* The last non-empty line of text, for messages. */
+/* The last non-empty line of a child's output, for messages. */
 static const char *last_line(char *text)
 {
     size_t n = strlen(text);
     while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == ' '))
         text[--n] = '\0';
     char *nl = strrchr(text, '\n');
-    return nl ? nl + 1 : text;
+    return n == 0 ? "it exited with an error and printed nothing" : nl ? nl + 1 : text;
 }
 
 /* ---- PyTorch peer --------------------------------------------------------- */
@@ -934,14 +1020,18 @@ static void cell_free(cell *x)
 }
 
 /* Training throughput: whole passes over a freshly shuffled order until
- * min_time has passed. Returns samples/s, or NaN when a pass diverged (the
- * model and optimiser are then reset to where they started). */
+ * min_time has passed. Returns samples/s (wall clock; *per_cpu: samples per
+ * CPU-second of the trainer's threads), or NaN when a pass diverged (the model and
+ * optimiser are then reset to where they started). */
 static double measure_train(cell *x, const pt_model *init, int *order, long n, pt_rng *rng,
-                            double min_time, double *wait, double *reduce)
+                            double min_time, double *wait, double *reduce, double *per_cpu)
 {
     pt_rng_shuffle(rng, order, (int)n);
     double samples = 0.0, pass_s = 0.0, wait_s = 0.0, reduce_s = 0.0;
-    double t0 = now(), dt;
+    clockid_t ids[MAX_TEAM];
+    int threads = x->threads < MAX_TEAM ? x->threads : MAX_TEAM;
+    int have_ids = x->threads <= MAX_TEAM && team_clocks(threads, ids) == 0;
+    double c0 = have_ids ? team_cpu(ids, threads) : NAN, t0 = now(), dt;
     do {
         pt_pass_stats st;
         if (pt_trainer_pass(x->tr, order, n, &st) != 0) {
@@ -955,6 +1045,7 @@ static double measure_train(cell *x, const pt_model *init, int *order, long n, p
         wait_s += st.wait;
         reduce_s += st.reduce;
     } while ((dt = now() - t0) < min_time);
+    *per_cpu = samples / (have_ids ? team_cpu(ids, threads) - c0 : NAN);
     *wait = wait_s / pass_s;
     *reduce = reduce_s / pass_s;
     return samples / dt;
@@ -1429,26 +1520,38 @@ static void report(bench *b)
         add_row(b, "read_bandwidth", 0, b->threads[i], &b->bw[i], 1.0, "GB/s");
     }
     say(b, "\nMachine peaks on the pinned cores, median [min..max]: the FMA peak is measured right before "
-           "every training measurement,\n  the bandwidth once per round. Noise only lowers a peak, so the "
-           "shares below divide by the best (max) measurement.\n");
+           "every training\n  and inference measurement, the bandwidth once per round; each share below "
+           "pairs a measurement with those.\n");
     say(b, "  FMA peak: %s; read bandwidth: %.0f MiB buffer, sequential\n", FMA_KIND,
         (double)BW_BYTES / 1048576.0);
     say(b, "  threads  FP32 FMA peak GFLOP/s      read bandwidth GB/s\n");
     for (int i = 0; i < b->n_threads; i++)
         say(b, "  %7d  %-26s %s\n", b->threads[i], fmt_range(s1, sizeof s1, &b->peak[i], 1.0, "%.1f"),
             fmt_range(s2, sizeof s2, &b->bw[i], 1.0, "%.1f"));
+    if (b->ping.n) {
+        const pt_placement *pp = b->place[b->ping_ti];
+        add_row(b, "core_round_trip", 0, 2, &b->ping, 1.0, "ns");
+        add_row(b, "core_round_trip_epochs", 0, 2, &b->ping_epoch, 1.0, "ns");
+        add_row(b, "core_round_trip_runs", 0, 2, &b->ping_runs, 1.0, "ns");
+        say(b, "  cache-line round trip PU %d <-> PU %d (what barriers and the reduction pay): %s ns "
+               "during the grid, %s ns during the epochs, %s ns around the whole runs\n",
+            pt_placement_get(pp, 0)->pu, pt_placement_get(pp, 1)->pu,
+            fmt_range(s1, sizeof s1, &b->ping, 1.0, "%.0f"), fmt_range(s2, sizeof s2, &b->ping_epoch, 1.0, "%.0f"),
+            fmt_range(s3, sizeof s3, &b->ping_runs, 1.0, "%.0f"));
+    }
 
     /* Rows and table: training grid. */
     say(b, "\nTraining throughput, samples/s (median [min..max] of %d; ptrain and PyTorch alternate A B A B)\n",
         b->o.repeats);
     say(b, "  GFLOP/s counts %.0f FLOP per sample (2 x %.0f multiply-adds of the real layer sizes); gather "
            "= %d bytes of uint8 pixels per sample\n", fs, b->macs_step, b->dim);
-    say(b, "  %5s %3s  %-24s %-24s %-20s %7s %6s %7s %6s %5s %6s\n", "batch", "thr", "ptrain", "PyTorch",
-        "ptrain/PyTorch", "GFLOP/s", "%peak", "gatherGB", "%bw", "wait", "reduce");
+    say(b, "  %%peak: GFLOP/s over the FMA peak measured just before (wall clock); %%cpu: the same per "
+           "CPU-second, which\n  time-slicing by other processes cannot change; %%bw: gather over the read "
+           "bandwidth of the round\n");
+    say(b, "  %5s %3s  %-24s %-24s %-20s %7s %6s %5s %8s %5s %5s %6s\n", "batch", "thr", "ptrain", "PyTorch",
+        "ptrain/PyTorch", "GFLOP/s", "%peak", "%cpu", "gatherGB", "%bw", "wait", "reduce");
     for (int i = 0; i < b->n_cells; i++) {
         cell *x = &b->cells[i];
-        int ti = x->ti;
-        double peak = series_max(&b->peak[ti]), bw = series_max(&b->bw[ti]);
         series gf = {0}, gb = {0};
         for (int k = 0; k < x->rate.n; k++) {
             series_add(&gf, x->rate.v[k] * fs / 1e9);
@@ -1468,17 +1571,21 @@ static void report(bench *b)
         }
         add_row(b, "pytorch_throughput", x->batch, x->threads, &x->torch, 1.0, "samples/s");
         row *g = add_row(b, "train_gflops", x->batch, x->threads, &gf, 1.0, "GFLOP/s");
-        set_ratio(g, "share_of_fma_peak", series_median(&gf) / peak, series_min(&gf) / peak,
-                  series_max(&gf) / peak);
+        set_ratio(g, "share_of_fma_peak", series_median(&x->share), series_min(&x->share),
+                  series_max(&x->share));
         if (g)
-            snprintf(g->note, sizeof g->note, "share of the best FMA peak measurement (%.1f GFLOP/s)", peak);
+            snprintf(g->note, sizeof g->note, "share: per repeat over the FMA peak measured just before");
         if (g && x->batch == 256 && x->threads == 1) {
             set_target(g, ">=0.40 of peak", g->r_med >= 0.40);
             snprintf(tgt, sizeof tgt, "  target >=40%% of peak: %s", g->r_med >= 0.40 ? "met" : "NOT MET");
         }
+        row *c = add_row(b, "train_peak_share_per_cpu_second", x->batch, x->threads, &x->share_cpu, 1.0,
+                         "share");
+        if (c)
+            snprintf(c->note, sizeof c->note, "GFLOP per CPU-second over the FMA peak per CPU-second");
         row *m = add_row(b, "gather_bandwidth", x->batch, x->threads, &gb, 1.0, "GB/s");
-        set_ratio(m, "share_of_read_bandwidth", series_median(&gb) / bw, series_min(&gb) / bw,
-                  series_max(&gb) / bw);
+        set_ratio(m, "share_of_read_bandwidth", series_median(&x->share_bw), series_min(&x->share_bw),
+                  series_max(&x->share_bw));
         add_row(b, "step_wait_share", x->batch, x->threads, &x->wait, 1.0, "share");
         add_row(b, "step_reduce_share", x->batch, x->threads, &x->reduce, 1.0, "share");
 
@@ -1486,10 +1593,10 @@ static void report(bench *b)
         if (x->ratio.n)
             snprintf(ratio, sizeof ratio, "%.2fx [%.2f..%.2f]", series_median(&x->ratio),
                      series_min(&x->ratio), series_max(&x->ratio));
-        say(b, "  %5d %3d  %-24s %-24s %-20s %7.1f %5.1f%% %7.2f %5.1f%% %4.0f%% %5.0f%%%s\n", x->batch,
-            x->threads, fmt_rates(s1, sizeof s1, &x->rate), fmt_rates(s2, sizeof s2, &x->torch), ratio,
-            series_median(&gf), 100.0 * series_median(&gf) / peak, series_median(&gb),
-            100.0 * series_median(&gb) / bw, 100.0 * series_median(&x->wait),
+        say(b, "  %5d %3d  %-24s %-24s %-20s %7.1f %5.1f%% %4.0f%% %8.2f %4.1f%% %4.0f%% %5.0f%%%s\n",
+            x->batch, x->threads, fmt_rates(s1, sizeof s1, &x->rate), fmt_rates(s2, sizeof s2, &x->torch),
+            ratio, series_median(&gf), 100.0 * series_median(&x->share), 100.0 * series_median(&x->share_cpu),
+            series_median(&gb), 100.0 * series_median(&x->share_bw), 100.0 * series_median(&x->wait),
             100.0 * series_median(&x->reduce), tgt);
     }
     if (!b->torch_ok || b->torch_why[0])
@@ -1499,8 +1606,7 @@ static void report(bench *b)
         /* Which bound applies: compare the two shares at the largest batch, 1 thread. */
         cell *x = b->n_cells ? &b->cells[(b->n_cells / b->n_threads - 1) * b->n_threads] : NULL;
         if (x && x->rate.n) {
-            double f = series_median(&x->rate) * fs / 1e9 / series_max(&b->peak[x->ti]);
-            double m = series_median(&x->rate) * b->dim / 1e9 / series_max(&b->bw[x->ti]);
+            double f = series_median(&x->share), m = series_median(&x->share_bw);
             say(b, "  Bound: %s (batch %d, %d thread%s: %.0f%% of the FMA peak, %.1f%% of the read bandwidth).\n",
                 f > m ? "compute, not memory" : "memory bandwidth", x->batch, x->threads,
                 x->threads == 1 ? "" : "s", 100 * f, 100 * m);
@@ -1510,18 +1616,17 @@ static void report(bench *b)
     /* Inference. */
     say(b, "\nInference: evaluation of the %s test images (samples/s, median [min..max] of %d)\n", "10 000",
         b->o.repeats);
-    say(b, "  threads  samples/s                  GFLOP/s (%.0f FLOP per sample)\n", ff);
+    say(b, "  threads  samples/s                  GFLOP/s (%.0f FLOP per sample)  %%peak\n", ff);
     for (int i = 0; i < b->n_threads; i++) {
         series gf = {0};
         for (int k = 0; k < b->infer[i].n; k++)
             series_add(&gf, b->infer[i].v[k] * ff / 1e9);
         row *r = add_row(b, "inference_throughput", 0, b->threads[i], &b->infer[i], 1.0, "samples/s");
-        double peak = series_max(&b->peak[i]);
         if (r)
-            set_ratio(r, "share_of_fma_peak", series_median(&gf) / peak, series_min(&gf) / peak,
-                      series_max(&gf) / peak);
-        say(b, "  %7d  %-26s %.1f\n", b->threads[i], fmt_rates(s1, sizeof s1, &b->infer[i]),
-            series_median(&gf));
+            set_ratio(r, "share_of_fma_peak", series_median(&b->infer_share[i]),
+                      series_min(&b->infer_share[i]), series_max(&b->infer_share[i]));
+        say(b, "  %7d  %-26s %-34.1f %.1f%%\n", b->threads[i], fmt_rates(s1, sizeof s1, &b->infer[i]),
+            series_median(&gf), 100.0 * series_median(&b->infer_share[i]));
     }
 
     /* Epoch. */
@@ -1543,7 +1648,8 @@ static void report(bench *b)
     }
 
     /* Whole runs. */
-    say(b, "\nWhole runs: %s\n", b->runs_why[0] ? b->runs_why : "");
+    say(b, "\nWhole runs of the ptrain binary on the tanh config as users run it%s%s\n",
+        b->runs_why[0] ? ": " : "", b->runs_why);
     series wall_t = {0}, train_t = {0}, ep_hit = {0}, rss = {0}, hwm = {0}, wall = {0}, total = {0},
            ep_s = {0}, facc = {0};
     long floor_kb = 0;
@@ -1609,6 +1715,14 @@ static void report(bench *b)
         say(b, "  peak RSS %s MB (wait4 ru_maxrss; VmHWM polled %s MB; the bench itself held %.1f MB when "
                "it spawned the run, a floor of ru_maxrss)\n", fmt_range(s2, sizeof s2, &rss, 1.0, "%.1f"),
             fmt_range(s4, sizeof s4, &hwm, 1.0, "%.1f"), (double)floor_kb * 1024.0 / 1e6);
+        int ti = b->n_threads - 1;
+        if (b->run_peak.n && b->peak[ti].n) {
+            double best = series_max(&b->peak[ti]), lo = series_min(&b->run_peak) / best;
+            add_row(b, "run_fma_peak", 0, b->n_max, &b->run_peak, 1.0, "GFLOP/s");
+            say(b, "  FMA peak on %d thread%s before and after each run: %.0f%%..%.0f%% of its best in the grid%s\n",
+                b->n_max, b->n_max == 1 ? "" : "s", 100.0 * lo, 100.0 * series_max(&b->run_peak) / best,
+                lo < 0.9 ? ": the cores were not always ours, the run figures are slower than this machine" : "");
+        }
     }
 
     /* Targets. */
@@ -1631,12 +1745,11 @@ static void report(bench *b)
     {
         cell *x = find_cell(b, 256, 1);
         int ti = thread_index(b, 1);
-        if (!x || !x->rate.n || ti < 0) {
+        if (!x || !x->share.n || ti < 0) {
             say_target(b, 2, "one core, batch 256: share of the measured FP32 FMA peak", "not measured", ">= 40%");
         } else {
-            double sh = series_median(&x->rate) * fs / 1e9 / series_max(&b->peak[ti]);
-            snprintf(v, sizeof v, "%.1f%% (%.1f of %.1f GFLOP/s)", 100 * sh, series_median(&x->rate) * fs / 1e9,
-                     series_max(&b->peak[ti]));
+            double sh = series_median(&x->share);
+            snprintf(v, sizeof v, "%.1f%% (per CPU-second %.1f%%)", 100 * sh, 100 * series_median(&x->share_cpu));
             say_target(b, sh >= 0.40, "one core, batch 256: share of the measured FP32 FMA peak", v, ">= 40%");
         }
     }
@@ -1666,6 +1779,233 @@ static void report(bench *b)
     }
 }
 
+/* ---- the measurements, in the order main runs them ----------------------- */
+
+/* The training grid (with the machine peaks interleaved) and inference. */
+static int measure_grid(bench *b, const pt_setup *su, pt_err *err)
+{
+    const opts *o = &b->o;
+    int rc = -1;
+    float *bwbuf = NULL;
+    int *order = malloc((size_t)su->n_train * sizeof *order);
+    b->n_cells = o->n_batches * b->n_threads;
+    b->cells = calloc((size_t)b->n_cells, sizeof *b->cells);
+    if (!b->cells || !order) {
+        pt_fail(err, "out of memory");
+        goto done;
+    }
+    memcpy(order, su->train_idx, (size_t)su->n_train * sizeof *order);
+    pt_rng shuffle;
+    pt_rng_seed(&shuffle, b->cfg.train.seed, PT_STREAM_SHUFFLE);
+
+    /* A trainer per (batch, threads), each warmed up by one pass. */
+    progress("warming up %d trainers", b->n_cells);
+    for (int i = 0; i < b->n_cells; i++) {
+        cell *x = &b->cells[i];
+        x->batch = o->batches[i / b->n_threads];
+        x->ti = i % b->n_threads;
+        x->threads = b->threads[x->ti];
+        if (cell_create(x, &b->cfg, su, b->place[x->ti], err))
+            goto done;
+        double w, r, c;
+        measure_train(x, &su->model, order, su->n_train, &shuffle, 0.0, &w, &r, &c);
+        if (pt_trainer_warning(x->tr)[0] && !b->pin_warning[0])
+            snprintf(b->pin_warning, sizeof b->pin_warning, "%s", pt_trainer_warning(x->tr));
+    }
+
+    /* The bandwidth buffer, first touched by the pinned threads; then
+     * iterations and passes for about a third of min_time each. */
+    const size_t bw_n = BW_BYTES / sizeof(float);
+    bwbuf = aligned_alloc(PT_ALIGN, BW_BYTES);
+    if (!bwbuf) {
+        pt_fail(err, "out of memory for the %zu-byte bandwidth buffer", BW_BYTES);
+        goto done;
+    }
+    pt_placement *widest = b->place[b->n_threads - 1];
+    const int nt = b->n_max;
+#pragma omp parallel num_threads(nt)
+    {
+        int tid = omp_get_thread_num();
+        pin_self(b, widest, tid);
+        size_t lo, hi;
+        slice(bw_n, nt, tid, &lo, &hi);
+        for (size_t i = lo; i < hi; i++)
+            bwbuf[i] = 1.0f;
+    }
+    const double window = o->min_time / 3.0 > 0.03 ? o->min_time / 3.0 : 0.03;
+    double g = fma_peak(b, b->place[0], 1, 1L << 18, NULL); /* GFLOP/s of one thread */
+    long fma_iters = (long)(window * g * 1e9 / (FMA_CHAINS * FVEC_LANES * 2.0));
+    fma_iters = fma_iters < 1000 ? 1000 : fma_iters;
+    b->fma_iters = fma_iters;
+    double gbs = read_bw(b, b->place[0], 1, bwbuf, bw_n, 1);
+    int bw_passes = (int)ceil(window * gbs * 1e9 / (double)BW_BYTES);
+    bw_passes = bw_passes < 1 ? 1 : bw_passes;
+
+    /* Rounds: the read bandwidth per thread count, then every cell as the
+     * FMA peak on its threads, A (ptrain), B (PyTorch). The shares pair a
+     * training measurement with the peak taken just before it, under the same
+     * load; per CPU-second they do not depend on time-slicing at all. */
+    const double flop = 2.0 * b->macs_step;
+    for (int r = 0; r < o->repeats; r++) {
+        double bw_now[MAX_LIST];
+        for (int i = 0; i < b->n_threads; i++) {
+            bw_now[i] = read_bw(b, b->place[i], b->threads[i], bwbuf, bw_n, bw_passes);
+            series_add(&b->bw[i], bw_now[i]);
+        }
+        if (b->ping_ti >= 0)
+            series_add(&b->ping, pingpong_ns(b, b->place[b->ping_ti], PING_ROUNDS));
+        for (int i = 0; i < b->n_cells; i++) {
+            cell *x = &b->cells[i];
+            double w = 0, red = 0, peak_cpu = 0, rate_cpu = 0;
+            double peak = fma_peak(b, b->place[x->ti], x->threads, fma_iters, &peak_cpu);
+            series_add(&b->peak[x->ti], peak);
+            double rate = measure_train(x, &su->model, order, su->n_train, &shuffle, o->min_time, &w, &red,
+                                        &rate_cpu);
+            series_add(&x->rate, rate);
+            series_add(&x->share, rate * flop / 1e9 / peak);
+            series_add(&x->share_cpu, rate_cpu * flop / 1e9 / peak_cpu);
+            series_add(&x->share_bw, rate * b->dim / 1e9 / bw_now[x->ti]);
+            series_add(&x->wait, w);
+            series_add(&x->reduce, red);
+            char r1[16], r2[16] = "-";
+            double tr = NAN;
+            if (b->torch_ok) {
+                char why[600];
+                if (torch_run(b, x->batch, x->threads, &tr, why, sizeof why) == 0) {
+                    series_add(&x->torch, tr);
+                    if (isfinite(rate))
+                        series_add(&x->ratio, rate / tr);
+                } else {
+                    b->torch_ok = 0;
+                    snprintf(b->torch_why, sizeof b->torch_why, "%.500s; PyTorch skipped from then on", why);
+                    progress("%s", b->torch_why);
+                }
+            }
+            progress("round %d/%d  batch %3d  %d thread%s  ptrain %s/s  PyTorch %s/s", r + 1, o->repeats,
+                     x->batch, x->threads, x->threads == 1 ? " " : "s", fmt_rate(r1, sizeof r1, rate),
+                     fmt_rate(r2, sizeof r2, tr));
+        }
+    }
+
+    /* Inference on the test set with the batch-64 (or first) cell's model,
+     * also paired with an FMA peak measured just before. */
+    progress("inference");
+    for (int r = 0; r < o->repeats; r++)
+        for (int i = 0; i < b->n_threads; i++) {
+            cell *x = find_cell(b, 64, b->threads[i]);
+            x = x ? x : &b->cells[i];
+            double peak = fma_peak(b, b->place[i], b->threads[i], fma_iters, NULL);
+            double loss, acc, t0 = now(), dt;
+            long k = 0;
+            do {
+                pt_trainer_evaluate(x->tr, &su->test_set, su->test_idx, su->n_test, &loss, &acc, NULL);
+                k++;
+            } while ((dt = now() - t0) < o->min_time);
+            double rate = (double)k * (double)su->n_test / dt;
+            series_add(&b->infer[i], rate);
+            series_add(&b->infer_share[i], rate * 2.0 * b->macs_fwd / 1e9 / peak);
+        }
+    rc = 0;
+done:
+    for (int i = 0; b->cells && i < b->n_cells; i++)
+        cell_free(&b->cells[i]);
+    free(bwbuf);
+    free(order);
+    return rc;
+}
+
+/* Full epochs with the tanh config as users run it (validation 0): one
+ * training pass over all 60 000 images per repeat, thread counts alternating. */
+static int measure_epochs(bench *b, pt_err *err)
+{
+    progress("full epochs");
+    pt_setup su;
+    if (pt_setup_load(&su, &b->run_cfg, err))
+        return -1;
+    int rc = -1, made = 0;
+    cell *ep = calloc((size_t)b->n_threads, sizeof *ep);
+    int *order = malloc((size_t)su.n_train * sizeof *order);
+    if (!ep || !order) {
+        pt_fail(err, "out of memory");
+        goto done;
+    }
+    memcpy(order, su.train_idx, (size_t)su.n_train * sizeof *order);
+    pt_rng shuffle;
+    pt_rng_seed(&shuffle, b->run_cfg.train.seed, PT_STREAM_SHUFFLE);
+    for (; made < b->n_threads; made++) {
+        ep[made].batch = b->run_cfg.train.batch;
+        ep[made].threads = b->threads[made];
+        if (cell_create(&ep[made], &b->run_cfg, &su, b->place[made], err)) {
+            made++; /* partly created: freed below */
+            goto done;
+        }
+        pt_pass_stats st;
+        pt_rng_shuffle(&shuffle, order, (int)su.n_train);
+        pt_trainer_pass(ep[made].tr, order, su.n_train, &st); /* warm-up */
+    }
+    for (int r = 0; r < b->o.repeats; r++)
+        for (int i = 0; i < b->n_threads; i++) {
+            if (i == 0 && b->ping_ti >= 0)
+                series_add(&b->ping_epoch, pingpong_ns(b, b->place[b->ping_ti], PING_ROUNDS));
+            pt_pass_stats st;
+            pt_rng_shuffle(&shuffle, order, (int)su.n_train);
+            if (pt_trainer_pass(ep[i].tr, order, su.n_train, &st) == 0) {
+                series_add(&b->epoch[i], st.seconds);
+            } else { /* diverged: start again from the initial weights */
+                memcpy(ep[i].model.params, su.model.params, su.model.n_params * sizeof(float));
+                pt_optim_reset(&ep[i].opt);
+                ep[i].resets++;
+            }
+        }
+    rc = 0;
+done:
+    for (int i = 0; ep && i < made; i++)
+        cell_free(&ep[i]);
+    free(ep);
+    free(order);
+    pt_setup_free(&su);
+    return rc;
+}
+
+/* Whole `ptrain` runs: peak memory and time to accuracy. */
+static int measure_runs(bench *b, metrics *mbuf, pt_err *err)
+{
+    const opts *o = &b->o;
+    if (o->no_runs) {
+        snprintf(b->runs_why, sizeof b->runs_why, "skipped (--no-runs)");
+        return 0;
+    }
+    if (access(o->ptrain, X_OK) != 0) {
+        snprintf(b->runs_why, sizeof b->runs_why, "skipped: %.300s is not an executable (%s; run `make` first)",
+                 o->ptrain, strerror(errno));
+        return 0;
+    }
+    if (b->have_config)
+        snprintf(b->run_config, sizeof b->run_config, "%s", o->config);
+    else if (write_default_config(b, err))
+        return -1;
+    b->run_epochs_cap = o->quick && b->run_cfg.train.epochs > 5 ? 5 : 0;
+    b->n_runs = o->quick ? 2 : o->repeats;
+    if (b->run_epochs_cap)
+        snprintf(b->runs_why, sizeof b->runs_why, "--quick: epochs capped at %d", b->run_epochs_cap);
+    /* The FMA peak on the runs' threads before and after each run tells
+     * whether the cores were ours while the runs went. */
+    pt_placement *p = b->place[b->n_threads - 1];
+    for (int i = 0; i < b->n_runs; i++) {
+        progress("whole run %d/%d", i + 1, b->n_runs);
+        if (b->fma_iters)
+            series_add(&b->run_peak, fma_peak(b, p, b->n_max, b->fma_iters, NULL));
+        if (b->ping_ti >= 0)
+            series_add(&b->ping_runs, pingpong_ns(b, b->place[b->ping_ti], PING_ROUNDS));
+        run_ptrain(b, i, &b->runs[i], mbuf);
+    }
+    if (b->fma_iters)
+        series_add(&b->run_peak, fma_peak(b, p, b->n_max, b->fma_iters, NULL));
+    if (b->ping_ti >= 0)
+        series_add(&b->ping_runs, pingpong_ns(b, b->place[b->ping_ti], PING_ROUNDS));
+    return 0;
+}
+
 /* ---- main ----------------------------------------------------------------- */
 
 static void warn_if(bench *b, const char *msg)
@@ -1691,11 +2031,8 @@ int main(int argc, char **argv)
     cpu_sample cpu0, cpu1;
     int have_cpu = cpu_sample_take(&cpu0) == 0;
     pt_err err = {{0}};
-    pt_setup su, su_run;
+    pt_setup su;
     memset(&su, 0, sizeof su);
-    memset(&su_run, 0, sizeof su_run);
-    float *bwbuf = NULL;
-    int *order = NULL;
     rc = 1;
 
     if (load_configs(b, &err) || open_output(b, &err))
@@ -1729,6 +2066,12 @@ int main(int argc, char **argv)
     for (int i = 0; i < b->n_threads; i++)
         if (pt_placement_create(&b->place[i], b->cfg.run.bind, b->threads[i], NULL, &err))
             goto fail;
+    /* The round trip needs two threads on two different PUs. */
+    b->ping_ti = -1;
+    for (int i = 0; i < b->n_threads && b->ping_ti < 0; i++)
+        if (b->threads[i] >= 2 && pt_placement_get(b->place[i], 0)->pu >= 0 &&
+            pt_placement_get(b->place[i], 0)->pu != pt_placement_get(b->place[i], 1)->pu)
+            b->ping_ti = i;
 
     /* Header. */
     cpu_model(b->cpu, sizeof b->cpu);
@@ -1759,9 +2102,12 @@ int main(int argc, char **argv)
     if (!b->have_config)
         say(b, "NOTE: %s does not exist: the tanh figures use the defaults with model.activation = tanh\n",
             o->config);
-    say(b, "config:   %s + momentum 0.9, lr 0.05, constant rate (as the PyTorch peer); shard %d; "
-           "preprocess %s\n", b->have_config ? o->config : "defaults", b->cfg.train.shard,
-        pt_prep_names[b->cfg.data.preprocess]);
+    const pt_config *c = &b->cfg;
+    say(b, "config:   %s, with the PyTorch peer's step: %s (momentum %g) lr %g %s; shard %d; preprocess %s\n",
+        b->have_config ? o->config : "defaults", pt_opt_names[c->train.optimizer], c->train.momentum,
+        c->train.lr, pt_sched_names[c->train.schedule], c->train.shard, pt_prep_names[c->data.preprocess]);
+    for (int i = 0; i < o->n_sets; i++)
+        say(b, "          --set %s\n", o->sets[i]);
     say(b, "repeats:  %d per figure (median [min..max]); ptrain >= %.2f s of training per measurement; "
            "PyTorch %d steps per measurement%s\n", o->repeats, o->min_time, o->torch_steps,
         o->quick ? "; --quick" : "");
@@ -1788,173 +2134,11 @@ int main(int argc, char **argv)
         say(b, "PyTorch:  %s\n", b->torch_why);
     fflush(stdout);
 
-    /* The grid: a trainer per (batch, threads), each warmed up by one pass. */
-    b->n_cells = o->n_batches * b->n_threads;
-    b->cells = calloc((size_t)b->n_cells, sizeof *b->cells);
-    order = malloc((size_t)su.n_train * sizeof *order);
-    if (!b->cells || !order) {
-        pt_fail(&err, "out of memory");
+    if (measure_grid(b, &su, &err) || measure_epochs(b, &err))
         goto fail;
-    }
-    memcpy(order, su.train_idx, (size_t)su.n_train * sizeof *order);
-    pt_rng shuffle;
-    pt_rng_seed(&shuffle, b->cfg.train.seed, PT_STREAM_SHUFFLE);
-    progress("warming up %d trainers", b->n_cells);
-    for (int i = 0; i < b->n_cells; i++) {
-        cell *x = &b->cells[i];
-        x->batch = o->batches[i / b->n_threads];
-        x->ti = i % b->n_threads;
-        x->threads = b->threads[x->ti];
-        if (cell_create(x, &b->cfg, &su, b->place[x->ti], &err))
-            goto fail;
-        double w, r;
-        measure_train(x, &su.model, order, su.n_train, &shuffle, 0.0, &w, &r);
-        if (pt_trainer_warning(x->tr)[0] && !b->pin_warning[0])
-            snprintf(b->pin_warning, sizeof b->pin_warning, "%s", pt_trainer_warning(x->tr));
-    }
-
-    /* Peak calibration: iterations and passes for about a third of min_time. */
-    const size_t bw_n = BW_BYTES / sizeof(float);
-    bwbuf = aligned_alloc(PT_ALIGN, BW_BYTES);
-    if (!bwbuf) {
-        pt_fail(&err, "out of memory for the %zu-byte bandwidth buffer", BW_BYTES);
-        goto fail;
-    }
-    {
-        pt_placement *p = b->place[b->n_threads - 1];
-        int nt = b->n_max;
-#pragma omp parallel num_threads(nt)
-        {
-            int tid = omp_get_thread_num();
-            pin_self(b, p, tid);
-            size_t lo, hi;
-            slice(bw_n, nt, tid, &lo, &hi);
-            for (size_t i = lo; i < hi; i++)
-                bwbuf[i] = 1.0f;
-        }
-    }
-    const double window = o->min_time / 3.0 > 0.03 ? o->min_time / 3.0 : 0.03;
-    long fma_iters = 1L << 18;
-    double g = fma_peak(b, b->place[0], 1, fma_iters); /* GFLOP/s of one thread */
-    fma_iters = (long)(window * g * 1e9 / (FMA_CHAINS * FVEC_LANES * 2.0));
-    fma_iters = fma_iters < 1000 ? 1000 : fma_iters;
-    double gbs = read_bw(b, b->place[0], 1, bwbuf, bw_n, 1);
-    int bw_passes = (int)ceil(window * gbs * 1e9 / (double)BW_BYTES);
-    bw_passes = bw_passes < 1 ? 1 : bw_passes;
-
-    /* Rounds: the read bandwidth per thread count, then every cell as the
-     * FMA peak on its threads, A (ptrain), B (PyTorch). Noise only ever
-     * lowers a peak measurement, so the shares divide by the best one. */
-    for (int r = 0; r < o->repeats; r++) {
-        for (int i = 0; i < b->n_threads; i++)
-            series_add(&b->bw[i], read_bw(b, b->place[i], b->threads[i], bwbuf, bw_n, bw_passes));
-        for (int i = 0; i < b->n_cells; i++) {
-            cell *x = &b->cells[i];
-            double w = 0, red = 0;
-            double peak = fma_peak(b, b->place[x->ti], x->threads, fma_iters);
-            series_add(&b->peak[x->ti], peak);
-            double rate = measure_train(x, &su.model, order, su.n_train, &shuffle, o->min_time, &w, &red);
-            series_add(&x->rate, rate);
-            series_add(&x->wait, w);
-            series_add(&x->reduce, red);
-            char r1[16], r2[16] = "-";
-            double tr = NAN;
-            if (b->torch_ok) {
-                char why[600];
-                if (torch_run(b, x->batch, x->threads, &tr, why, sizeof why) == 0) {
-                    series_add(&x->torch, tr);
-                    if (isfinite(rate))
-                        series_add(&x->ratio, rate / tr);
-                } else {
-                    b->torch_ok = 0;
-                    snprintf(b->torch_why, sizeof b->torch_why, "%.500s; PyTorch skipped from then on", why);
-                    progress("%s", b->torch_why);
-                }
-            }
-            progress("round %d/%d  batch %3d  %d thread%s  ptrain %s/s  PyTorch %s/s", r + 1, o->repeats,
-                     x->batch, x->threads, x->threads == 1 ? " " : "s", fmt_rate(r1, sizeof r1, rate),
-                     fmt_rate(r2, sizeof r2, tr));
-        }
-    }
-    free(bwbuf);
-    bwbuf = NULL;
-
-    /* Inference on the test set, with the batch-64 (or first) cell's trained model. */
-    progress("inference");
-    for (int r = 0; r < o->repeats; r++)
-        for (int i = 0; i < b->n_threads; i++) {
-            cell *x = find_cell(b, 64, b->threads[i]);
-            x = x ? x : &b->cells[i];
-            double loss, acc, t0 = now(), dt;
-            long k = 0;
-            do {
-                pt_trainer_evaluate(x->tr, &su.test_set, su.test_idx, su.n_test, &loss, &acc, NULL);
-                k++;
-            } while ((dt = now() - t0) < o->min_time);
-            series_add(&b->infer[i], (double)k * (double)su.n_test / dt);
-        }
-    for (int i = 0; i < b->n_cells; i++)
-        cell_free(&b->cells[i]);
-
-    /* Full epochs with the tanh config as users run it (validation 0). */
-    progress("full epochs");
-    if (pt_setup_load(&su_run, &b->run_cfg, &err))
-        goto fail;
-    {
-        cell ep[MAX_LIST];
-        memset(ep, 0, sizeof ep);
-        int *ord = malloc((size_t)su_run.n_train * sizeof *ord);
-        if (!ord) {
-            pt_fail(&err, "out of memory");
-            goto fail;
-        }
-        memcpy(ord, su_run.train_idx, (size_t)su_run.n_train * sizeof *ord);
-        int made = 0;
-        for (; made < b->n_threads; made++) {
-            ep[made].batch = b->run_cfg.train.batch;
-            ep[made].threads = b->threads[made];
-            if (cell_create(&ep[made], &b->run_cfg, &su_run, b->place[made], &err))
-                break;
-            pt_pass_stats st;
-            pt_rng_shuffle(&shuffle, ord, (int)su_run.n_train);
-            pt_trainer_pass(ep[made].tr, ord, su_run.n_train, &st); /* warm-up */
-        }
-        for (int r = 0; r < o->repeats && made == b->n_threads; r++)
-            for (int i = 0; i < b->n_threads; i++) {
-                pt_pass_stats st;
-                pt_rng_shuffle(&shuffle, ord, (int)su_run.n_train);
-                if (pt_trainer_pass(ep[i].tr, ord, su_run.n_train, &st) == 0)
-                    series_add(&b->epoch[i], st.seconds);
-            }
-        for (int i = 0; i <= made && i < b->n_threads; i++)
-            cell_free(&ep[i]);
-        free(ord);
-        if (made < b->n_threads)
-            goto fail;
-    }
-    pt_setup_free(&su_run);
     pt_setup_free(&su);
-
-    /* Whole runs. */
-    if (o->no_runs) {
-        snprintf(b->runs_why, sizeof b->runs_why, "skipped (--no-runs)");
-    } else if (access(o->ptrain, X_OK) != 0) {
-        snprintf(b->runs_why, sizeof b->runs_why, "skipped: %s is not an executable (%s; run `make` first)",
-                 o->ptrain, strerror(errno));
-    } else {
-        if (b->have_config)
-            snprintf(b->run_config, sizeof b->run_config, "%s", o->config);
-        else if (write_default_config(b, &err))
-            goto fail;
-        b->run_epochs_cap = o->quick && b->run_cfg.train.epochs > 5 ? 5 : 0;
-        b->n_runs = o->quick ? 2 : o->repeats;
-        if (b->run_epochs_cap)
-            snprintf(b->runs_why, sizeof b->runs_why, "--quick: epochs capped at %d", b->run_epochs_cap);
-        for (int i = 0; i < b->n_runs; i++) {
-            progress("whole run %d/%d", i + 1, b->n_runs);
-            run_ptrain(b, i, &b->runs[i], mbuf);
-        }
-    }
+    if (measure_runs(b, mbuf, &err))
+        goto fail;
 
     if (have_cpu && cpu_sample_take(&cpu1) == 0 && cpu1.total > cpu0.total) {
         double other = (cpu1.busy - cpu0.busy) - (cpu1.ours - cpu0.ours);
@@ -1962,9 +2146,28 @@ int main(int argc, char **argv)
     }
     warn_if(b, b->pin_warning);
     report(b);
-    say(b, "\nNoise: other processes (and the hypervisor's steal) used %.0f%% of this machine's CPU time "
-           "during the bench; the spread [min..max] shows what it did to each figure.\n",
-        100.0 * b->other_cpu);
+    say(b, "\nNoise: other processes in this machine (and the steal the hypervisor reports) used %.0f%% of "
+           "its CPU time during the bench.\n", 100.0 * b->other_cpu);
+    for (int i = 0; i < b->n_threads; i++)
+        if (b->peak[i].n)
+            say(b, "  The FMA peak, a pure compute loop, ran at %.0f%%..100%% of its best on %d thread%s%s\n",
+                100.0 * series_min(&b->peak[i]) / series_max(&b->peak[i]), b->threads[i],
+                b->threads[i] == 1 ? "" : "s",
+                series_min(&b->peak[i]) < 0.9 * series_max(&b->peak[i])
+                    ? ": the cores were not always ours (interference from outside this machine is not "
+                      "in the figure above)" : "");
+    {
+        series all = b->ping;
+        for (int i = 0; i < b->ping_epoch.n; i++)
+            series_add(&all, b->ping_epoch.v[i]);
+        for (int i = 0; i < b->ping_runs.n; i++)
+            series_add(&all, b->ping_runs.v[i]);
+        if (all.n && series_max(&all) > 2.0 * series_min(&all))
+            say(b, "  The cache-line round trip between the two PUs went from %.0f to %.0f ns: the hypervisor "
+                   "moved our vCPUs\n  onto cores that share no cache for a while, and every multi-thread "
+                   "figure measured then is slower\n  (see core_round_trip* in bench.csv; 1-thread figures are "
+                   "not affected).\n", series_min(&all), series_max(&all));
+    }
     if (write_csv(b, &err))
         goto fail;
     char pmsg[700] = "";
@@ -1981,13 +2184,7 @@ fail:
     if (b->txt)
         fprintf(b->txt, "error: %s\n", err.msg);
 done:
-    free(bwbuf);
-    free(order);
-    pt_setup_free(&su_run);
     pt_setup_free(&su);
-    if (b->cells && rc != 0)
-        for (int i = 0; i < b->n_cells; i++)
-            cell_free(&b->cells[i]);
     for (int i = 0; i < b->n_threads; i++)
         pt_placement_free(b->place[i]);
     if (b->torch_env) {
