@@ -1298,22 +1298,6 @@ static void run_ptrain(bench *b, int k, run_stats *rs, metrics *m)
 
 /* ---- the plot ------------------------------------------------------------- */
 
-/* Whether an executable called name is on $PATH. */
-static int on_path(const char *name)
-{
-    const char *path = getenv("PATH");
-    path = path ? path : "/usr/bin:/bin";
-    char buf[PT_PATH_MAX];
-    while (*path) {
-        size_t len = strcspn(path, ":");
-        snprintf(buf, sizeof buf, "%.*s/%s", (int)(len < 900 ? len : 900), len ? path : ".", name);
-        if (access(buf, X_OK) == 0)
-            return 1;
-        path += len + (path[len] == ':');
-    }
-    return 0;
-}
-
 static int write_plot(bench *b, char *msg, size_t msg_size)
 {
     char path[PT_PATH_MAX + 16];
@@ -1373,24 +1357,14 @@ static int write_plot(bench *b, char *msg, size_t msg_size)
         snprintf(msg, msg_size, "cannot write %.300s", path);
         return -1;
     }
-    if (!on_path("gnuplot")) {
+    pt_err err = {{0}};
+    int drawn = pt_gnuplot_run(b->out, "bench.gp", &err);
+    if (drawn == 1)
         snprintf(msg, msg_size, "gnuplot is not installed: bench.gp is written; draw it later with "
                                 "`gnuplot bench.gp` inside %.300s", b->out);
-        return 1;
-    }
-    char *argv[] = {"gnuplot", "bench.gp", NULL};
-    char out[4096];
-    pt_err err = {{0}};
-    int status = capture(argv, NULL, b->out, out, sizeof out, &err);
-    if (status < 0) {
+    else if (drawn < 0)
         snprintf(msg, msg_size, "%.500s", err.msg);
-        return -1;
-    }
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        snprintf(msg, msg_size, "gnuplot failed: %s", last_line(out));
-        return -1;
-    }
-    return 0;
+    return drawn;
 }
 
 /* ---- set-up --------------------------------------------------------------- */
