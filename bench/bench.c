@@ -369,7 +369,7 @@ typedef struct cell {
     pt_model model;
     pt_optim opt;
     pt_trainer *tr;
-    series rate, torch, ratio, wait, reduce;
+    series rate, torch, ratio, wait, update;
     series share;                    /* GFLOP/s over the FMA peak measured just before (wall clock) */
     series share_cpu;                /* the same per CPU-second: immune to time-slicing */
     series share_bw;                 /* gather GB/s over this round's read bandwidth */
@@ -1024,10 +1024,10 @@ static void cell_free(cell *x)
  * CPU-second of the trainer's threads), or NaN when a pass diverged (the model and
  * optimiser are then reset to where they started). */
 static double measure_train(cell *x, const pt_model *init, int *order, long n, pt_rng *rng,
-                            double min_time, double *wait, double *reduce, double *per_cpu)
+                            double min_time, double *wait, double *update, double *per_cpu)
 {
     pt_rng_shuffle(rng, order, (int)n);
-    double samples = 0.0, pass_s = 0.0, wait_s = 0.0, reduce_s = 0.0;
+    double samples = 0.0, pass_s = 0.0, wait_s = 0.0, update_s = 0.0;
     clockid_t ids[MAX_TEAM];
     int threads = x->threads < MAX_TEAM ? x->threads : MAX_TEAM;
     int have_ids = x->threads <= MAX_TEAM && team_clocks(threads, ids) == 0;
@@ -1043,11 +1043,11 @@ static double measure_train(cell *x, const pt_model *init, int *order, long n, p
         samples += (double)st.samples;
         pass_s += st.seconds;
         wait_s += st.wait;
-        reduce_s += st.reduce;
+        update_s += st.update;
     } while ((dt = now() - t0) < min_time);
     *per_cpu = samples / (have_ids ? team_cpu(ids, threads) - c0 : NAN);
     *wait = wait_s / pass_s;
-    *reduce = reduce_s / pass_s;
+    *update = update_s / pass_s;
     return samples / dt;
 }
 
@@ -1523,7 +1523,7 @@ static void report(bench *b)
            "CPU-second, which\n  time-slicing by other processes cannot change; %%bw: gather over the read "
            "bandwidth of the round\n");
     say(b, "  %5s %3s  %-24s %-24s %-20s %7s %6s %5s %8s %5s %5s %6s\n", "batch", "thr", "ptrain", "PyTorch",
-        "ptrain/PyTorch", "GFLOP/s", "%peak", "%cpu", "gatherGB", "%bw", "wait", "reduce");
+        "ptrain/PyTorch", "GFLOP/s", "%peak", "%cpu", "gatherGB", "%bw", "wait", "update");
     for (int i = 0; i < b->n_cells; i++) {
         cell *x = &b->cells[i];
         series gf = {0}, gb = {0};
@@ -1561,7 +1561,7 @@ static void report(bench *b)
         set_ratio(m, "share_of_read_bandwidth", series_median(&x->share_bw), series_min(&x->share_bw),
                   series_max(&x->share_bw));
         add_row(b, "step_wait_share", x->batch, x->threads, &x->wait, 1.0, "share");
-        add_row(b, "step_reduce_share", x->batch, x->threads, &x->reduce, 1.0, "share");
+        add_row(b, "step_update_share", x->batch, x->threads, &x->update, 1.0, "share");
 
         char ratio[48] = "-";
         if (x->ratio.n)
@@ -1571,11 +1571,11 @@ static void report(bench *b)
             x->batch, x->threads, fmt_rates(s1, sizeof s1, &x->rate), fmt_rates(s2, sizeof s2, &x->torch),
             ratio, series_median(&gf), 100.0 * series_median(&x->share), 100.0 * series_median(&x->share_cpu),
             series_median(&gb), 100.0 * series_median(&x->share_bw), 100.0 * series_median(&x->wait),
-            100.0 * series_median(&x->reduce), tgt);
+            100.0 * series_median(&x->update), tgt);
     }
     if (!b->torch_ok || b->torch_why[0])
         say(b, "  PyTorch: %s\n", b->torch_why[0] ? b->torch_why : "not measured");
-    say(b, "  wait/reduce: share of the pass in the barrier after the shards / in the reduction + update.\n");
+    say(b, "  wait/update: share of the pass waiting at the step's barriers / in the optimiser update.\n");
     {
         /* Which bound applies: compare the two shares at the largest batch, 1 thread. */
         cell *x = b->n_cells ? &b->cells[(b->n_cells / b->n_threads - 1) * b->n_threads] : NULL;
@@ -1840,7 +1840,7 @@ static int measure_grid(bench *b, const pt_setup *su, pt_err *err)
             series_add(&x->share_cpu, rate_cpu * flop / 1e9 / peak_cpu);
             series_add(&x->share_bw, rate * b->dim / 1e9 / bw_now[x->ti]);
             series_add(&x->wait, w);
-            series_add(&x->reduce, red);
+            series_add(&x->update, red);
             char r1[16], r2[16] = "-";
             double tr = NAN;
             if (b->torch_ok) {

@@ -14,23 +14,47 @@
 
 #include "pt_config.h"
 
-/* x is (N, dim) uint8; out is (n, dim): out[i][k] = x[idx[i]][k] * scale + shift. */
+/* The float value of a uint8 feature. One definition for every kernel that
+ * converts, so the weight gradient sees the very inputs the forward pass saw. */
+static inline float pt_feature(uint8_t v, float scale, float shift)
+{
+    return (float)v * scale + shift;
+}
+
+/* x is (N, dim) uint8; out is (n, dim): out[i][k] = pt_feature(x[idx[i]][k]). */
 void pt_gather_u8(int n, int dim, const uint8_t *x, const int *idx, float scale, float shift,
                   float *out);
+
+/* Columns k0 .. k0+cols-1 of n uint8 rows, converted: out (n, cols). */
+void pt_gather_u8_cols(int n, const uint8_t *const *rows, int k0, int cols, float scale, float shift,
+                       float *out);
 
 /* z (n, outp) = a (n, in; stride lda) . wt (in, outp) + b (outp). */
 void pt_dense_forward(int n, int in, int lda, int outp, const float *a, const float *wt,
                       const float *b, float *z);
 
-/* Weight gradient, written (not accumulated): dwt (in, outp) = a^T . dz and
- * db (outp) = column sums of dz (n, outp). */
-void pt_dense_backward_w(int n, int in, int lda, int outp, const float *a, const float *dz,
-                         float *dwt, float *db);
+/* Weight gradient: dwt (in, outp) = a^T . dz, a (n, in; stride lda), dz
+ * (n, outp); with accumulate set, dwt's values are the starting sums. Each
+ * element is one chain of FMAs over the samples in order, whatever `in`
+ * is: a caller may compute any range of rows (pass a + k0 and dwt + k0 *
+ * outp), or split the samples into consecutive parts, the later ones with
+ * accumulate set, and get the same bits as one call over everything. */
+void pt_dense_backward_w(int n, int in, int lda, int outp, const float *a, const float *dz, float *dwt,
+                         int accumulate);
 
-/* Input gradient: da (n, ldda)[i][k] = sum_o dz[i][o] * wt[k][o] for k < in;
- * lanes in..ldda-1 are set to zero so padding never carries gradient. */
-void pt_dense_backward_x(int n, int in, int ldda, int outp, const float *dz, const float *wt,
-                         float *da);
+/* Bias gradient: db (outp) = column sums of dz (n, outp), in sample order. */
+void pt_dense_backward_b(int n, int outp, const float *dz, float *db);
+
+/* Rows k0..k1-1 of the transposed weights wt (in, outp) written as columns
+ * of w (out, ldw), the layout pt_dense_backward_x reads; ldw >= in is the
+ * padded width of the layer's input. The call with k1 == in also zeroes
+ * columns in..ldw-1, so a full copy may be built in several ranges. */
+void pt_transpose_weights(int in, int out, int outp, int ldw, const float *wt, int k0, int k1, float *w);
+
+/* Input gradient: da (n, ldda)[i][k] = sum_{o < out} dz[i][o] * w[o][k],
+ * with w (out, ldda) from pt_transpose_weights; its zero padding columns
+ * make da's padding lanes zero, so padding never carries gradient. */
+void pt_dense_backward_x(int n, int out, int outp, int ldda, const float *dz, const float *w, float *da);
 
 /* An activation and its derivative, applied to `count` contiguous floats.
  * backward computes dz = da * g'(z), given z and a = g(z); dz may alias da. */

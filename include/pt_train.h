@@ -31,7 +31,10 @@ typedef struct pt_pass_stats {
     long correct;
     int diverged;           /* a step's loss was NaN or infinite: the pass stopped there */
     double seconds;         /* wall time of the pass */
-    double compute, wait, reduce;  /* shard forward/backward, barrier wait, reduction + update */
+    double shards;          /* forward, loss and deltas of the shards */
+    double grads;           /* weight gradients: the sum over the batch, by parameter owner */
+    double update;          /* optimiser update */
+    double wait;            /* waiting at the two barriers of each step */
 } pt_pass_stats;
 
 /* Progress hook, called by one thread at most every 64 steps. */

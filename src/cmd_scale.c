@@ -6,6 +6,7 @@
  * goes, checks that every run ended with bit-identical weights and loss,
  * and fits a labelled model of the speedup beyond the cores measured. */
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,7 +28,7 @@ typedef struct scale_opts {
 
 /* One timed run at one thread count. */
 typedef struct sample {
-    double samples_per_sec, step_us, compute_us, wait_us, reduce_us;
+    double samples_per_sec, step_us, shards_us, grads_us, update_us, wait_us;
     double loss_sum;
     int workers;    /* threads that ran: the count asked for, capped at the PUs (pt_run_workers) */
     int identical;  /* weights and loss equal, bit for bit, to the first run's */
@@ -76,6 +77,15 @@ static double median(double *v, int n)
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
+/* Median over the repeats of one double field of the samples at count c. */
+static double field_median(sample (*runs)[MAX_COUNTS], int repeat, int c, size_t offset)
+{
+    double v[MAX_REPEAT];
+    for (int r = 0; r < repeat; r++)
+        memcpy(&v[r], (const char *)&runs[r][c] + offset, sizeof v[r]);
+    return median(v, repeat);
+}
+
 /* Train `steps` steps at `threads` threads from the config's initial
  * weights, after `warmup` untimed steps from the same start. */
 static int measure(pt_setup *su, const pt_config *cfg, pt_optim *opt, const int *order,
@@ -115,9 +125,10 @@ static int measure(pt_setup *su, const pt_config *cfg, pt_optim *opt, const int 
     *out = (sample){
         .samples_per_sec = (double)st.samples / st.seconds,
         .step_us = 1e6 * st.seconds / steps,
-        .compute_us = 1e6 * st.compute / steps,
+        .shards_us = 1e6 * st.shards / steps,
+        .grads_us = 1e6 * st.grads / steps,
+        .update_us = 1e6 * st.update / steps,
         .wait_us = 1e6 * st.wait / steps,
-        .reduce_us = 1e6 * st.reduce / steps,
         .loss_sum = st.loss_sum,
         .workers = workers,
     };
@@ -143,13 +154,14 @@ static int write_outputs(const char *dir, const pt_config *cfg, const scale_opts
     snprintf(path, sizeof path, "%s/scaling_runs.csv", dir);
     if (!(f = pt_atomic_open(path, tmp, sizeof tmp, err)))
         return -1;
-    fprintf(f, "repeat,threads,workers,samples_per_sec,step_us,compute_us,wait_us,reduce_us,loss_sum,"
+    fprintf(f, "repeat,threads,workers,samples_per_sec,step_us,shards_us,grads_us,update_us,wait_us,loss_sum,"
                "identical\n");
     for (int r = 0; r < o->repeat; r++)
         for (int c = 0; c < o->n_counts; c++) {
             const sample *s = &runs[r][c];
-            fprintf(f, "%d,%d,%d,%.1f,%.3f,%.3f,%.3f,%.3f,%.17g,%d\n", r + 1, o->counts[c],
-                    s->workers, s->samples_per_sec, s->step_us, s->compute_us, s->wait_us, s->reduce_us,
+            fprintf(f, "%d,%d,%d,%.1f,%.3f,%.3f,%.3f,%.3f,%.3f,%.17g,%d\n", r + 1, o->counts[c],
+                    s->workers, s->samples_per_sec, s->step_us, s->shards_us, s->grads_us, s->update_us,
+                    s->wait_us,
                     s->loss_sum, s->identical);
         }
     if (pt_atomic_commit(f, tmp, path, err))
@@ -161,7 +173,7 @@ static int write_outputs(const char *dir, const pt_config *cfg, const scale_opts
     if (!(f = pt_atomic_open(path, tmp, sizeof tmp, err)))
         return -1;
     fprintf(f, "threads,workers,runs,samples_per_sec,samples_per_sec_min,samples_per_sec_max,step_us,"
-               "step_us_min,step_us_max,speedup,efficiency,compute_us,wait_us,reduce_us,identical\n");
+               "step_us_min,step_us_max,speedup,efficiency,shards_us,grads_us,update_us,wait_us,identical\n");
     for (int c = 0; c < o->n_counts; c++) {
         double sps_min = INFINITY, sps_max = 0, st_min = INFINITY, st_max = 0;
         int identical = 1;
@@ -175,24 +187,16 @@ static int write_outputs(const char *dir, const pt_config *cfg, const scale_opts
             identical &= s->identical;
         }
         med_sps[c] = median(v, o->repeat);
-        double comp, wait, red, step;
-        for (int r = 0; r < o->repeat; r++)
-            v[r] = runs[r][c].step_us;
-        step = median(v, o->repeat);
-        for (int r = 0; r < o->repeat; r++)
-            v[r] = runs[r][c].compute_us;
-        comp = median(v, o->repeat);
-        for (int r = 0; r < o->repeat; r++)
-            v[r] = runs[r][c].wait_us;
-        wait = median(v, o->repeat);
-        for (int r = 0; r < o->repeat; r++)
-            v[r] = runs[r][c].reduce_us;
-        red = median(v, o->repeat);
+        double step = field_median(runs, o->repeat, c, offsetof(sample, step_us));
+        double shards_us = field_median(runs, o->repeat, c, offsetof(sample, shards_us));
+        double grads_us = field_median(runs, o->repeat, c, offsetof(sample, grads_us));
+        double update_us = field_median(runs, o->repeat, c, offsetof(sample, update_us));
+        double wait_us = field_median(runs, o->repeat, c, offsetof(sample, wait_us));
         double speedup = med_sps[c] / med_sps[0];
         double eff = speedup * o->counts[0] / o->counts[c];
-        fprintf(f, "%d,%d,%d,%.1f,%.1f,%.1f,%.3f,%.3f,%.3f,%.4f,%.4f,%.3f,%.3f,%.3f,%s\n",
-                o->counts[c], runs[0][c].workers, o->repeat, med_sps[c], sps_min, sps_max, step, st_min, st_max, speedup, eff, comp,
-                wait, red, identical ? "yes" : "no");
+        fprintf(f, "%d,%d,%d,%.1f,%.1f,%.1f,%.3f,%.3f,%.3f,%.4f,%.4f,%.3f,%.3f,%.3f,%.3f,%s\n",
+                o->counts[c], runs[0][c].workers, o->repeat, med_sps[c], sps_min, sps_max, step, st_min,
+                st_max, speedup, eff, shards_us, grads_us, update_us, wait_us, identical ? "yes" : "no");
     }
     if (pt_atomic_commit(f, tmp, path, err))
         return -1;
@@ -370,10 +374,10 @@ int pt_cmd_scale(const pt_cli *cli, int argc, char **argv)
                            memcmp(&s->loss_sum, &runs[0][0].loss_sum, sizeof s->loss_sum) == 0;
             all_identical &= s->identical;
             if (!cli->quiet) {
-                printf("  repeat %d/%d  threads %3d (%d workers)  %9.0f samples/s  step %7.1f us (compute %.1f, "
-                       "wait %.1f, reduce+update %.1f)%s\n",
-                       r + 1, o.repeat, o.counts[c], s->workers, s->samples_per_sec, s->step_us, s->compute_us,
-                       s->wait_us, s->reduce_us, s->identical ? "" : "  RESULT DIFFERS");
+                printf("  repeat %d/%d  threads %3d (%d workers)  %9.0f samples/s  step %6.1f us (shards %.1f, "
+                       "gradients %.1f, update %.1f, wait %.1f)%s\n",
+                       r + 1, o.repeat, o.counts[c], s->workers, s->samples_per_sec, s->step_us, s->shards_us,
+                       s->grads_us, s->update_us, s->wait_us, s->identical ? "" : "  RESULT DIFFERS");
                 fflush(stdout);
             }
         }

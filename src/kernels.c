@@ -49,7 +49,19 @@ void pt_gather_u8(int n, int dim, const uint8_t *x, const int *idx, float scale,
         float *dst = out + (size_t)i * (size_t)dim;
 #pragma omp simd
         for (int k = 0; k < dim; k++)
-            dst[k] = (float)src[k] * scale + shift;
+            dst[k] = pt_feature(src[k], scale, shift);
+    }
+}
+
+void pt_gather_u8_cols(int n, const uint8_t *const *rows, int k0, int cols, float scale, float shift,
+                       float *out)
+{
+    for (int i = 0; i < n; i++) {
+        const uint8_t *src = rows[i] + k0;
+        float *dst = out + (size_t)i * (size_t)cols;
+#pragma omp simd
+        for (int k = 0; k < cols; k++)
+            dst[k] = pt_feature(src[k], scale, shift);
     }
 }
 
@@ -91,15 +103,15 @@ void pt_dense_forward(int n, int in, int lda, int outp, const float *a, const fl
 /* Inputs per register block of the weight gradient (same reasoning). */
 enum { BWD_COLS = 8 };
 
-void pt_dense_backward_w(int n, int in, int lda, int outp, const float *a, const float *dz,
-                         float *dwt, float *db)
+void pt_dense_backward_w(int n, int in, int lda, int outp, const float *a, const float *dz, float *dwt,
+                         int accumulate)
 {
     for (int o = 0; o < outp; o += PT_LANES) {
         int k = 0;
         for (; k + BWD_COLS <= in; k += BWD_COLS) {
             v16 acc[BWD_COLS];
             for (int c = 0; c < BWD_COLS; c++)
-                acc[c] = splat(0.0f);
+                acc[c] = accumulate ? load(dwt + (size_t)(k + c) * (size_t)outp + o) : splat(0.0f);
             for (int i = 0; i < n; i++) {
                 v16 d = load(dz + (size_t)i * (size_t)outp + o);
                 const float *ai = a + (size_t)i * (size_t)lda + k;
@@ -111,11 +123,17 @@ void pt_dense_backward_w(int n, int in, int lda, int outp, const float *a, const
                 store(dwt + (size_t)(k + c) * (size_t)outp + o, acc[c]);
         }
         for (; k < in; k++) {
-            v16 acc = splat(0.0f);
+            v16 acc = accumulate ? load(dwt + (size_t)k * (size_t)outp + o) : splat(0.0f);
             for (int i = 0; i < n; i++)
                 acc += splat(a[(size_t)i * (size_t)lda + k]) * load(dz + (size_t)i * (size_t)outp + o);
             store(dwt + (size_t)k * (size_t)outp + o, acc);
         }
+    }
+}
+
+void pt_dense_backward_b(int n, int outp, const float *dz, float *db)
+{
+    for (int o = 0; o < outp; o += PT_LANES) {
         v16 sum = splat(0.0f);
         for (int i = 0; i < n; i++)
             sum += load(dz + (size_t)i * (size_t)outp + o);
@@ -123,24 +141,45 @@ void pt_dense_backward_w(int n, int in, int lda, int outp, const float *a, const
     }
 }
 
-void pt_dense_backward_x(int n, int in, int ldda, int outp, const float *dz, const float *wt,
-                         float *da)
+void pt_transpose_weights(int in, int out, int outp, int ldw, const float *wt, int k0, int k1, float *w)
 {
-    for (int i = 0; i < n; i++) {
-        const float *dzi = dz + (size_t)i * (size_t)outp;
-        float *dai = da + (size_t)i * (size_t)ldda;
-        for (int k = 0; k < in; k++) {
-            v16 acc = splat(0.0f);
-            for (int o = 0; o < outp; o += PT_LANES)
-                acc += load(dzi + o) * load(wt + (size_t)k * (size_t)outp + o);
-            float s = 0.0f;
-            for (int l = 0; l < PT_LANES; l++)
-                s += acc[l];
-            dai[k] = s;
+    for (int o = 0; o < out; o++)
+        for (int k = k0; k < k1; k++)
+            w[(size_t)o * (size_t)ldw + (size_t)k] = wt[(size_t)k * (size_t)outp + (size_t)o];
+    if (k1 == in) /* the last range also owns the padding columns */
+        for (int o = 0; o < out; o++)
+            for (int k = in; k < ldw; k++)
+                w[(size_t)o * (size_t)ldw + (size_t)k] = 0.0f;
+}
+
+/* Samples per register block of the input gradient: independent chains
+ * again, since one sample alone is a single chain of `out` dependent FMAs. */
+enum { BWDX_ROWS = 8 };
+
+void pt_dense_backward_x(int n, int out, int outp, int ldda, const float *dz, const float *w, float *da)
+{
+    int i = 0;
+    for (; i + BWDX_ROWS <= n; i += BWDX_ROWS)
+        for (int k = 0; k < ldda; k += PT_LANES) {
+            v16 acc[BWDX_ROWS];
+            for (int r = 0; r < BWDX_ROWS; r++)
+                acc[r] = splat(0.0f);
+            for (int o = 0; o < out; o++) {
+                v16 wv = load(w + (size_t)o * (size_t)ldda + k);
+#pragma GCC unroll 8
+                for (int r = 0; r < BWDX_ROWS; r++)
+                    acc[r] += splat(dz[(size_t)(i + r) * (size_t)outp + o]) * wv;
+            }
+            for (int r = 0; r < BWDX_ROWS; r++)
+                store(da + (size_t)(i + r) * (size_t)ldda + k, acc[r]);
         }
-        for (int k = in; k < ldda; k++)
-            dai[k] = 0.0f;
-    }
+    for (; i < n; i++)
+        for (int k = 0; k < ldda; k += PT_LANES) {
+            v16 acc = splat(0.0f);
+            for (int o = 0; o < out; o++)
+                acc += splat(dz[(size_t)i * (size_t)outp + o]) * load(w + (size_t)o * (size_t)ldda + k);
+            store(da + (size_t)i * (size_t)ldda + k, acc);
+        }
 }
 
 float pt_expf(float x)

@@ -1,9 +1,13 @@
-/* train.c: the training step, top to bottom. A mini-batch goes
- *   uint8 rows (one copy, in the dataset) -> per-shard float rows (pt_gather_u8)
- *   -> forward through every layer -> output loss and dLoss/dz
- *   -> backward into the shard's own gradient slot
- *   -> barrier -> fixed-order sum of the slots, per parameter range
- *   -> optimiser update of that range -> barrier -> next step.
+/* train.c: the training step, top to bottom. A mini-batch of B samples goes
+ *   1. per shard (threads take whole shards):
+ *        uint8 rows (one copy, in the dataset) -> float rows (pt_gather_u8)
+ *        -> forward through every layer -> output loss and dLoss/dz
+ *        -> backward: dZ of every layer below (the deltas), no weight gradients
+ *   -> barrier ->
+ *   2. per parameter range (threads take contiguous ranges of weight rows):
+ *        gradient = sum over all B samples, in sample order, of input x delta
+ *        -> / B -> optimiser update of the same range
+ *   -> barrier -> next step.
  * pt_train.h explains why the result does not depend on the thread count.
  * Nothing here parses, prints or writes files. */
 #include "pt_train.h"
@@ -18,21 +22,37 @@
 /* Samples per evaluation chunk: a fixed split, so evaluation sums too are
  * independent of the thread count. */
 enum { EVAL_ROWS = 64 };
-/* Parameters per reduction block: 2 KiB of gradient, a few cache lines per
- * slot; blocks are dealt to threads statically. */
-enum { REDUCE_BLOCK = 512 };
+/* Weight rows per update unit: the kernel's register block. A thread's
+ * share of the update is a contiguous run of units, and each unit starts
+ * on a cache line of the gradient (rows are outp floats, a multiple of 16). */
+enum { UNIT_ROWS = 8 };
 
-/* Per-thread buffers, allocated and first touched by their own thread after
- * it is bound, so they live in its NUMA node and never share a cache line. */
+/* Activations and deltas of a set of samples, one row per sample. The
+ * trainer keeps one set for the whole batch (shards write their rows, the
+ * update reads every row), without x; each thread keeps one with x for its
+ * shard's converted inputs and for evaluation. The float inputs never leave
+ * their thread: the first layer's weight gradient reads the uint8 rows. */
 typedef struct pt_work {
     int rows;
-    float *x;                      /* (rows, dim) converted inputs */
+    float *x;                      /* (rows, dim) converted inputs; NULL in the batch set */
+    const uint8_t **src;           /* (rows) the data set row of each sample */
     uint8_t *y;                    /* (rows) labels */
     float *z[PT_MAX_LAYERS];       /* (rows, outp) pre-activations per layer */
     float *a[PT_MAX_LAYERS];       /* (rows, outp) activations (hidden layers) */
     float *dz[PT_MAX_LAYERS];      /* (rows, outp) dLoss/dz per layer */
-    double compute, wait, reduce;  /* seconds in the current pass */
 } pt_work;
+
+/* A range of one layer's parameters that one thread updates: weight rows
+ * [k0, k1), or the biases when k0 < 0. */
+typedef struct pt_unit {
+    int layer, k0, k1;
+} pt_unit;
+
+/* Per-thread clocks, each on its own cache lines. */
+typedef struct pt_clock {
+    double shards, grads, update, wait;
+    char pad[64 - 4 * sizeof(double)];
+} pt_clock;
 
 struct pt_trainer {
     pt_model *model;
@@ -41,11 +61,15 @@ struct pt_trainer {
     pt_input_map map;
     int batch, shard, max_shards, n_threads;
     pt_placement *placement;
-    size_t slot_stride;            /* floats per gradient slot (n_params, rounded to a cache line) */
-    float *slots;                  /* (max_shards, slot_stride) */
+    pt_work *rows;                 /* (batch) activations and deltas of the current batch */
+    float *grad;                   /* (n_params) averaged gradient, each range written by its updater */
+    float *wback[PT_MAX_LAYERS];   /* (out, in padded) weights of layers >= 1 as pt_dense_backward_x reads them */
+    pt_unit *units;                /* in parameter order: layer 0 rows, layer 0 biases, layer 1 rows, ... */
+    int n_units;
     double *shard_loss;            /* (max_shards) */
     long *shard_correct;
-    pt_work **work;                /* (n_threads) */
+    pt_work **own;                 /* (n_threads) per-thread buffers: a shard's inputs, evaluation */
+    pt_clock *clock;               /* (n_threads) */
     long step;                     /* updates applied */
     long chunk_cap;
     double *chunk_loss;            /* (chunk_cap) evaluation partial sums */
@@ -60,6 +84,7 @@ static void work_free(pt_work *w)
     if (!w)
         return;
     pt_free(w->x);
+    free(w->src);
     pt_free(w->y);
     for (int l = 0; l < PT_MAX_LAYERS; l++) {
         pt_free(w->z[l]);
@@ -75,7 +100,8 @@ static pt_work *work_create(const pt_model *m, int dim, int rows)
     if (!w)
         return NULL;
     w->rows = rows;
-    int ok = (w->x = pt_alloc((size_t)rows * (size_t)dim * sizeof(float))) != NULL;
+    int ok = dim == 0 || (w->x = pt_alloc((size_t)rows * (size_t)dim * sizeof(float))) != NULL;
+    ok &= (w->src = malloc((size_t)rows * sizeof *w->src)) != NULL;
     ok &= (w->y = pt_alloc((size_t)rows)) != NULL;
     for (int l = 0; l < m->n_layers; l++) {
         size_t bytes = (size_t)rows * (size_t)m->layer[l].outp * sizeof(float);
@@ -90,14 +116,29 @@ static pt_work *work_create(const pt_model *m, int dim, int rows)
     return w;
 }
 
-/* ---- one shard: forward, loss, backward --------------------------------- */
+/* Rows [lo, lo + n) of w, as a set of their own, with the inputs x. */
+static pt_work work_view(const pt_model *m, const pt_work *w, int lo, int n, float *x)
+{
+    pt_work v = {.rows = n, .x = x, .src = w->src + lo, .y = w->y + lo};
+    for (int l = 0; l < m->n_layers; l++) {
+        size_t off = (size_t)lo * (size_t)m->layer[l].outp;
+        v.z[l] = w->z[l] + off;
+        v.a[l] = w->a[l] + off;
+        v.dz[l] = w->dz[l] + off;
+    }
+    return v;
+}
+
+/* ---- one shard: forward, loss, deltas -------------------------------------- */
 
 static void shard_forward(const pt_model *m, const pt_dataset *d, const pt_input_map *map,
                           const int *idx, int n, pt_work *w)
 {
     pt_gather_u8(n, d->dim, d->x, idx, map->scale, map->shift, w->x);
-    for (int i = 0; i < n; i++)
+    for (int i = 0; i < n; i++) {
+        w->src[i] = d->x + (size_t)idx[i] * (size_t)d->dim;
         w->y[i] = d->y[idx[i]];
+    }
     const float *in = w->x;
     int lda = d->dim;
     for (int l = 0; l < m->n_layers; l++) {
@@ -112,39 +153,170 @@ static void shard_forward(const pt_model *m, const pt_dataset *d, const pt_input
     }
 }
 
-/* Loss of the forward pass in w, and its gradient written to grad. */
-static double shard_backward(const pt_model *m, int n, pt_work *w, float *grad, long *correct)
+/* Loss of the forward pass in w and dLoss/dz of every layer, into w->dz.
+ * wback[l] holds layer l's weights in pt_dense_backward_x's layout (l >= 1). */
+static double shard_deltas(const pt_model *m, float *const *wback, int n, pt_work *w, long *correct)
 {
     int last = m->n_layers - 1;
     double loss = 0.0;
     pt_output_loss(m->out, n, m->layer[last].out, m->layer[last].outp, w->z[last], w->y,
                    w->dz[last], &loss, correct, NULL);
-    for (int l = last; l >= 0; l--) {
-        const pt_layer *L = &m->layer[l];
-        const float *in = l > 0 ? w->a[l - 1] : w->x;
-        int lda = l > 0 ? m->layer[l - 1].outp : L->in;
-        pt_dense_backward_w(n, L->in, lda, L->outp, in, w->dz[l], grad + L->off_w, grad + L->off_b);
-        if (l > 0) {
-            const pt_layer *P = &m->layer[l - 1];
-            /* dA of the layer below, then dZ = dA * g'(Z) in place. */
-            pt_dense_backward_x(n, L->in, P->outp, L->outp, w->dz[l], m->params + L->off_w,
-                                w->dz[l - 1]);
-            pt_activations[m->act].backward((size_t)n * (size_t)P->outp, w->z[l - 1], w->a[l - 1],
-                                            w->dz[l - 1], w->dz[l - 1]);
-        }
+    for (int l = last; l > 0; l--) {
+        const pt_layer *L = &m->layer[l], *P = &m->layer[l - 1];
+        /* dA of the layer below, then dZ = dA * g'(Z) in place. */
+        pt_dense_backward_x(n, L->out, L->outp, P->outp, w->dz[l], wback[l], w->dz[l - 1]);
+        pt_activations[m->act].backward((size_t)n * (size_t)P->outp, w->z[l - 1], w->a[l - 1],
+                                        w->dz[l - 1], w->dz[l - 1]);
     }
     return loss;
+}
+
+/* Samples per tile of reconverted first-layer inputs (see units_gradient). */
+enum { TILE_ROWS = EVAL_ROWS };
+
+/* The gradient of units[first..end), summed over the n samples of w and
+ * written to grad at their places in the flat parameter layout. A run of
+ * first-layer weight rows reads its inputs from the uint8 rows again,
+ * converted TILE_ROWS samples at a time and only in the columns it owns,
+ * into tile (TILE_ROWS x dim floats, private to the calling thread): the
+ * float inputs of a shard never have to travel to another core. The tiles
+ * continue each sum (accumulate), so the bits are those of one pass. */
+static void units_gradient(const pt_model *m, const pt_input_map *map, const pt_work *w, int n,
+                           const pt_unit *units, int first, int end, float *tile, float *grad)
+{
+    int run_end = first;
+    while (run_end < end && units[run_end].layer == 0 && units[run_end].k0 >= 0)
+        run_end++;
+    if (run_end > first) {
+        const pt_layer *L = &m->layer[0];
+        const int kb = units[first].k0, cols = units[run_end - 1].k1 - kb;
+        for (int i0 = 0; i0 < n; i0 += TILE_ROWS) {
+            const int cnt = n - i0 < TILE_ROWS ? n - i0 : TILE_ROWS;
+            pt_gather_u8_cols(cnt, w->src + i0, kb, cols, map->scale, map->shift, tile);
+            for (int i = first; i < run_end; i++)
+                pt_dense_backward_w(cnt, units[i].k1 - units[i].k0, cols, L->outp,
+                                    tile + (units[i].k0 - kb), w->dz[0] + (size_t)i0 * (size_t)L->outp,
+                                    grad + L->off_w + (size_t)units[i].k0 * (size_t)L->outp, i0 > 0);
+        }
+    }
+    for (int i = run_end; i < end; i++) {
+        const pt_unit *u = &units[i];
+        const pt_layer *L = &m->layer[u->layer];
+        if (u->k0 < 0)
+            pt_dense_backward_b(n, L->outp, w->dz[u->layer], grad + L->off_b);
+        else /* layers >= 1: their inputs, the activations below, are small */
+            pt_dense_backward_w(n, u->k1 - u->k0, m->layer[u->layer - 1].outp, L->outp,
+                                w->a[u->layer - 1] + u->k0, w->dz[u->layer],
+                                grad + L->off_w + (size_t)u->k0 * (size_t)L->outp, 0);
+    }
+}
+
+/* Flat-buffer range [lo, hi) of the parameters of unit u. */
+static void unit_range(const pt_model *m, const pt_unit *u, size_t *lo, size_t *hi)
+{
+    const pt_layer *L = &m->layer[u->layer];
+    if (u->k0 < 0) {
+        *lo = L->off_b;
+        *hi = L->off_b + (size_t)L->outp;
+    } else {
+        *lo = L->off_w + (size_t)u->k0 * (size_t)L->outp;
+        *hi = L->off_w + (size_t)u->k1 * (size_t)L->outp;
+    }
+}
+
+static int make_units(const pt_model *m, pt_unit **out)
+{
+    int n = 0;
+    for (int l = 0; l < m->n_layers; l++)
+        n += (m->layer[l].in + UNIT_ROWS - 1) / UNIT_ROWS + 1;
+    pt_unit *u = malloc((size_t)n * sizeof *u);
+    if (!u)
+        return -1;
+    int i = 0;
+    for (int l = 0; l < m->n_layers; l++) {
+        const int in = m->layer[l].in;
+        for (int k = 0; k < in; k += UNIT_ROWS)
+            u[i++] = (pt_unit){l, k, k + UNIT_ROWS < in ? k + UNIT_ROWS : in};
+        u[i++] = (pt_unit){l, -1, -1};
+    }
+    *out = u;
+    return n;
+}
+
+/* The units thread tid of n_threads updates: a contiguous run holding about
+ * an equal share of the weight-gradient work (rows x samples x outp). Only
+ * who updates changes with the thread count, never how. */
+static void my_units(const pt_trainer *t, int tid, int n_threads, int *first, int *end)
+{
+    double total = 0.0;
+    for (int i = 0; i < t->n_units; i++)
+        total += (double)(t->units[i].k0 < 0 ? 1 : t->units[i].k1 - t->units[i].k0) *
+                 t->model->layer[t->units[i].layer].outp;
+    const double from = total * tid / n_threads, to = total * (tid + 1) / n_threads;
+    double before = 0.0;
+    *first = *end = t->n_units;
+    for (int i = 0; i < t->n_units; i++) {
+        double cost = (double)(t->units[i].k0 < 0 ? 1 : t->units[i].k1 - t->units[i].k0) *
+                      t->model->layer[t->units[i].layer].outp;
+        double mid = before + 0.5 * cost; /* a unit goes to the thread its midpoint falls in */
+        if (mid >= from && *first == t->n_units)
+            *first = i;
+        if (mid >= to) {
+            *end = i;
+            break;
+        }
+        before += cost;
+    }
+    if (*first > *end)
+        *first = *end;
+}
+
+/* Rows [k0, k1) of layer l's weights copied into wback[l] (layers >= 1). */
+static void refresh_wback(const pt_model *m, float *const *wback, int l, int k0, int k1)
+{
+    const pt_layer *L = &m->layer[l];
+    pt_transpose_weights(L->in, L->out, L->outp, m->layer[l - 1].outp, m->params + L->off_w, k0, k1,
+                         wback[l]);
+}
+
+static int wback_alloc(const pt_model *m, float **wback)
+{
+    for (int l = 1; l < m->n_layers; l++)
+        if (!(wback[l] = pt_alloc((size_t)m->layer[l].out * (size_t)m->layer[l - 1].outp *
+                                  sizeof(float))))
+            return -1;
+    return 0;
+}
+
+static void wback_free(float **wback)
+{
+    for (int l = 0; l < PT_MAX_LAYERS; l++) {
+        pt_free(wback[l]);
+        wback[l] = NULL;
+    }
 }
 
 double pt_shard_gradient(const pt_model *model, const pt_dataset *data, const pt_input_map *map,
                          const int *idx, int n, float *grad)
 {
     pt_work *w = work_create(model, data->dim, n);
-    if (!w)
-        return NAN;
-    long correct = 0;
-    shard_forward(model, data, map, idx, n, w);
-    double loss = shard_backward(model, n, w, grad, &correct);
+    float *wback[PT_MAX_LAYERS] = {0};
+    pt_unit *units = NULL;
+    int n_units = make_units(model, &units);
+    double loss = NAN;
+    float *tile = pt_alloc((size_t)TILE_ROWS * (size_t)data->dim * sizeof(float));
+    if (w && tile && n_units > 0 && wback_alloc(model, wback) == 0) {
+        for (int l = 1; l < model->n_layers; l++)
+            refresh_wback(model, wback, l, 0, model->layer[l].in);
+        long correct = 0;
+        shard_forward(model, data, map, idx, n, w);
+        loss = shard_deltas(model, wback, n, w, &correct);
+        memset(grad, 0, model->n_params * sizeof(float));
+        units_gradient(model, map, w, n, units, 0, n_units, tile, grad);
+    }
+    pt_free(tile);
+    free(units);
+    wback_free(wback);
     work_free(w);
     return loss;
 }
@@ -195,32 +367,50 @@ pt_trainer *pt_trainer_create(pt_model *model, pt_optim *optim, const pt_dataset
     t->max_shards = (batch + t->shard - 1) / t->shard;
     t->n_threads = n_threads;
     t->placement = placement;
-    t->slot_stride = (model->n_params + PT_LANES - 1) / PT_LANES * PT_LANES;
-    size_t slot_bytes = (size_t)t->max_shards * t->slot_stride * sizeof(float);
-    /* Not zeroed here: each slot is first touched below by the thread that
-     * will write it under the same static schedule as the training step. */
-    t->slots = aligned_alloc(PT_ALIGN, (slot_bytes + PT_ALIGN - 1) / PT_ALIGN * PT_ALIGN);
+    t->n_units = make_units(model, &t->units);
+    t->rows = work_create(model, 0, batch);
+    t->grad = pt_alloc(model->n_params * sizeof(float));
     t->shard_loss = calloc((size_t)t->max_shards, sizeof *t->shard_loss);
     t->shard_correct = calloc((size_t)t->max_shards, sizeof *t->shard_correct);
-    t->work = calloc((size_t)n_threads, sizeof *t->work);
-    if (!t->slots || !t->shard_loss || !t->shard_correct || !t->work) {
+    t->own = calloc((size_t)n_threads, sizeof *t->own);
+    t->clock = pt_alloc((size_t)n_threads * sizeof *t->clock);
+    if (t->n_units < 0 || !t->rows || !t->grad || wback_alloc(model, t->wback) || !t->shard_loss ||
+        !t->shard_correct || !t->own || !t->clock) {
         pt_trainer_free(t);
-        pt_fail(err, "out of memory allocating %zu bytes of gradient slots", slot_bytes);
+        pt_fail(err, "out of memory allocating the batch buffers (%d samples)", batch);
         return NULL;
     }
-    int rows = t->shard > EVAL_ROWS ? t->shard : EVAL_ROWS, failed = 0;
+    /* First touch by the thread that will use each part under the schedules
+     * of the step: batch rows by shard, gradient ranges by updater. */
+    const int dim = data->dim;
+    int failed = 0;
 #pragma omp parallel num_threads(n_threads) reduction(| : failed)
     {
-        int tid = omp_get_thread_num();
+        const int tid = omp_get_thread_num();
         bind_thread(t, tid);
-        if (tid < n_threads && !(t->work[tid] = work_create(model, data->dim, rows)))
+        if (!(t->own[tid] = work_create(model, dim, t->shard > EVAL_ROWS ? t->shard : EVAL_ROWS)))
             failed = 1;
 #pragma omp for schedule(static)
-        for (int s = 0; s < t->max_shards; s++)
-            memset(t->slots + (size_t)s * t->slot_stride, 0, t->slot_stride * sizeof(float));
+        for (int k = 0; k < t->max_shards; k++) {
+            int lo = k * t->shard, cnt = batch - lo < t->shard ? batch - lo : t->shard;
+            pt_work v = work_view(model, t->rows, lo, cnt, NULL);
+            for (int l = 0; l < model->n_layers; l++) {
+                size_t bytes = (size_t)cnt * (size_t)model->layer[l].outp * sizeof(float);
+                memset(v.z[l], 0, bytes);
+                memset(v.a[l], 0, bytes);
+                memset(v.dz[l], 0, bytes);
+            }
+        }
+        int first, end;
+        my_units(t, tid, omp_get_num_threads(), &first, &end);
+        for (int i = first; i < end; i++) {
+            size_t lo, hi;
+            unit_range(model, &t->units[i], &lo, &hi);
+            memset(t->grad + lo, 0, (hi - lo) * sizeof(float));
+        }
     }
     for (int i = 0; i < n_threads; i++)
-        if (!t->work[i])
+        if (!t->own[i])
             failed = 1;
     if (failed) {
         pt_trainer_free(t);
@@ -238,11 +428,15 @@ void pt_trainer_free(pt_trainer *t)
         pt_err ignored; /* best effort: the worst case is a main thread left on one PU */
         pt_placement_unbind_self(t->placement, &ignored);
     }
-    if (t->work)
+    if (t->own)
         for (int i = 0; i < t->n_threads; i++)
-            work_free(t->work[i]);
-    free(t->work);
-    free(t->slots);
+            work_free(t->own[i]);
+    free(t->own);
+    work_free(t->rows);
+    pt_free(t->grad);
+    wback_free(t->wback);
+    free(t->units);
+    pt_free(t->clock);
     free(t->shard_loss);
     free(t->shard_correct);
     free(t->chunk_loss);
@@ -271,60 +465,51 @@ long pt_trainer_step_count(const pt_trainer *t)
     return t->step;
 }
 
-/* Sum the shard slots for parameters [lo, hi) in shard order, average, update. */
-static void reduce_and_update(pt_trainer *t, size_t lo, size_t hi, int n_shards, int batch_n,
-                              double lr, long update)
-{
-    float g[REDUCE_BLOCK] __attribute__((aligned(PT_ALIGN)));
-    size_t n = hi - lo;
-    const float *slot = t->slots + lo;
-    memcpy(g, slot, n * sizeof(float));
-    for (int s = 1; s < n_shards; s++) {
-        const float *src = slot + (size_t)s * t->slot_stride;
-#pragma omp simd
-        for (size_t i = 0; i < n; i++)
-            g[i] += src[i];
-    }
-    const float inv = (float)(1.0 / batch_n);
-#pragma omp simd
-    for (size_t i = 0; i < n; i++)
-        g[i] *= inv;
-    pt_optim_update(t->optim, t->model->params, lo, hi, g, lr, update);
-}
-
 int pt_trainer_pass(pt_trainer *t, const int *order, long n, pt_pass_stats *stats)
 {
     memset(stats, 0, sizeof *stats);
     const pt_model *m = t->model;
     const long n_steps = (n + t->batch - 1) / t->batch;
-    const size_t n_params = m->n_params;
-    const long n_blocks = (long)((n_params + REDUCE_BLOCK - 1) / REDUCE_BLOCK);
     long steps_done = 0, correct = 0;
     double loss_sum = 0.0;
-    int diverged = 0;
+    int diverged = 0, team = 1;
     double start = omp_get_wtime();
 
 #pragma omp parallel num_threads(t->n_threads)
     {
         const int tid = omp_get_thread_num();
         bind_thread(t, tid);
-        pt_work *w = t->work[tid];
-        w->compute = w->wait = w->reduce = 0.0;
+        int first, end;
+        my_units(t, tid, omp_get_num_threads(), &first, &end);
+        size_t plo = 0, phi = 0; /* the flat range of my units: they are consecutive */
+        if (first < end) {
+            size_t lo, hi;
+            unit_range(m, &t->units[first], &plo, &hi);
+            unit_range(m, &t->units[end - 1], &lo, &phi);
+        }
+        /* The weights may have changed since the last pass (a reload, a reinit). */
+        for (int i = first; i < end; i++)
+            if (t->units[i].layer > 0 && t->units[i].k0 >= 0)
+                refresh_wback(m, t->wback, t->units[i].layer, t->units[i].k0, t->units[i].k1);
+        pt_clock *c = &t->clock[tid];
+        *c = (pt_clock){0};
+#pragma omp single
+        team = omp_get_num_threads(); /* its implied barrier also publishes wback */
 
         for (long s = 0; s < n_steps; s++) {
-            const long first = s * t->batch;
-            const int batch_n = (int)(n - first < t->batch ? n - first : t->batch);
+            const long first_sample = s * t->batch;
+            const int batch_n = (int)(n - first_sample < t->batch ? n - first_sample : t->batch);
             const int n_shards = (batch_n + t->shard - 1) / t->shard;
             double t0 = omp_get_wtime();
 
-            /* 1. Each shard: forward and backward into its own slot. */
+            /* 1. Each shard: forward, loss and deltas into its rows of the batch. */
 #pragma omp for schedule(static) nowait
             for (int k = 0; k < n_shards; k++) {
                 int lo = k * t->shard, cnt = batch_n - lo < t->shard ? batch_n - lo : t->shard;
                 long right = 0;
-                shard_forward(m, t->data, &t->map, order + first + lo, cnt, w);
-                t->shard_loss[k] = shard_backward(m, cnt, w, t->slots + (size_t)k * t->slot_stride,
-                                                  &right);
+                pt_work v = work_view(m, t->rows, lo, cnt, t->own[tid]->x);
+                shard_forward(m, t->data, &t->map, order + first_sample + lo, cnt, &v);
+                t->shard_loss[k] = shard_deltas(m, t->wback, cnt, &v, &right);
                 t->shard_correct[k] = right;
             }
             double t1 = omp_get_wtime();
@@ -345,26 +530,33 @@ int pt_trainer_pass(pt_trainer *t, const int *order, long n, pt_pass_stats *stat
                 break;
             }
 
-            /* 3. Fixed-order reduction and update, parameters split across threads. */
-            const long update = t->step + s + 1;
-            const double lr = pt_optim_lr(t->optim, update - 1);
-#pragma omp for schedule(static)
-            for (long b = 0; b < n_blocks; b++) {
-                size_t lo = (size_t)b * REDUCE_BLOCK;
-                size_t hi = lo + REDUCE_BLOCK < n_params ? lo + REDUCE_BLOCK : n_params;
-                reduce_and_update(t, lo, hi, n_shards, batch_n, lr, update);
-            }
+            /* 3. My parameters: their gradient over the whole batch, then the update. */
+            units_gradient(m, &t->map, t->rows, batch_n, t->units, first, end, t->own[tid]->x, t->grad);
+            const float inv = (float)(1.0 / batch_n);
+#pragma omp simd
+            for (size_t j = plo; j < phi; j++)
+                t->grad[j] *= inv;
             double t3 = omp_get_wtime();
-            w->compute += t1 - t0;
-            w->wait += t2 - t1;
-            w->reduce += t3 - t2;
+            const long update = t->step + s + 1;
+            pt_optim_update(t->optim, m->params, plo, phi, t->grad + plo,
+                            pt_optim_lr(t->optim, update - 1), update);
+            for (int i = first; i < end; i++)
+                if (t->units[i].layer > 0 && t->units[i].k0 >= 0)
+                    refresh_wback(m, t->wback, t->units[i].layer, t->units[i].k0, t->units[i].k1);
+            double t4 = omp_get_wtime();
+#pragma omp barrier
+            double t5 = omp_get_wtime();
+            c->shards += t1 - t0;
+            c->grads += t3 - t2;
+            c->update += t4 - t3;
+            c->wait += (t2 - t1) + (t5 - t4);
 
             if (tid == 0) {
                 loss_sum += step_loss;
                 correct += step_correct;
                 steps_done = s + 1;
                 if (t->progress && (s & 63) == 63)
-                    t->progress(t->progress_ctx, first + batch_n, n);
+                    t->progress(t->progress_ctx, first_sample + batch_n, n);
             }
         }
     }
@@ -376,10 +568,11 @@ int pt_trainer_pass(pt_trainer *t, const int *order, long n, pt_pass_stats *stat
     stats->correct = correct;
     stats->diverged = diverged;
     stats->seconds = omp_get_wtime() - start;
-    for (int i = 0; i < t->n_threads; i++) {
-        stats->compute += t->work[i]->compute / t->n_threads;
-        stats->wait += t->work[i]->wait / t->n_threads;
-        stats->reduce += t->work[i]->reduce / t->n_threads;
+    for (int i = 0; i < team; i++) {
+        stats->shards += t->clock[i].shards / team;
+        stats->grads += t->clock[i].grads / team;
+        stats->update += t->clock[i].update / team;
+        stats->wait += t->clock[i].wait / team;
     }
     return diverged;
 }
@@ -407,7 +600,7 @@ void pt_trainer_evaluate(pt_trainer *t, const pt_dataset *data, const int *idx, 
     {
         const int tid = omp_get_thread_num();
         bind_thread(t, tid);
-        pt_work *w = t->work[tid];
+        pt_work *w = t->own[tid];
 #pragma omp for schedule(static)
         for (long c = 0; c < n_chunks; c++) {
             long lo = c * EVAL_ROWS;

@@ -134,7 +134,8 @@ static void test_dense_backward_w_hand(void **state)
     dz[HOUTP + 1] = 2;
     fill(dwt, HIN * HOUTP, GARBAGE);
     fill(db, HOUTP, GARBAGE);
-    pt_dense_backward_w(HN, HIN, HLDA, HOUTP, a, dz, dwt, db);
+    pt_dense_backward_w(HN, HIN, HLDA, HOUTP, a, dz, dwt, 0);
+    pt_dense_backward_b(HN, HOUTP, dz, db);
     /* dwt[k][o] = sum_i a[i][k] * dz[i][o]:
      *   k=0: [1*1 + 4*0.5, 1*(-1) + 4*2] = [3, 7]
      *   k=1: [2*1 + 5*0.5, 2*(-1) + 5*2] = [4.5, 8]
@@ -148,6 +149,11 @@ static void test_dense_backward_w_hand(void **state)
     assert_true(db[1] == 1.0f);
     for (int o = HOUT; o < HOUTP; o++)
         assert_true(db[o] == 0.0f);
+    /* accumulate: the same sums again on top of the first ones. */
+    pt_dense_backward_w(HN, HIN, HLDA, HOUTP, a, dz, dwt, 1);
+    for (int k = 0; k < HIN; k++)
+        for (int o = 0; o < HOUTP; o++)
+            assert_true(dwt[k * HOUTP + o] == (o < HOUT ? 2 * want[k][o] : 0.0f));
     pt_free(a);
     pt_free(wt);
     pt_free(b);
@@ -160,14 +166,23 @@ static void test_dense_backward_x_hand(void **state)
 {
     (void)state;
     enum { LDDA = 16 };
-    float *a, *wt, *b, *dz = falloc(HN * HOUTP), *da = falloc(HN * LDDA);
+    float *a, *wt, *b, *dz = falloc(HN * HOUTP), *da = falloc(HN * LDDA), *w = falloc(HOUT * LDDA);
     hand_layer(&a, &wt, &b);
+    /* The transposed copy, in two ranges of rows; garbage must not survive
+     * in its padding columns. */
+    fill(w, HOUT * LDDA, GARBAGE);
+    pt_transpose_weights(HIN, HOUT, HOUTP, LDDA, wt, 0, 1, w);
+    pt_transpose_weights(HIN, HOUT, HOUTP, LDDA, wt, 1, HIN, w);
+    const float want_w[HOUT][3] = {{1, 0, -1}, {0.5f, 0.25f, 2}};
+    for (int o = 0; o < HOUT; o++)
+        for (int k = 0; k < LDDA; k++)
+            assert_true(w[o * LDDA + k] == (k < HIN ? want_w[o][k] : 0.0f));
     dz[0] = 1;
     dz[1] = -1;
     dz[HOUTP + 0] = 0.5f;
     dz[HOUTP + 1] = 2;
     fill(da, HN * LDDA, GARBAGE);
-    pt_dense_backward_x(HN, HIN, LDDA, HOUTP, dz, wt, da);
+    pt_dense_backward_x(HN, HOUT, HOUTP, LDDA, dz, w, da);
     /* da[i][k] = sum_o dz[i][o] * W[o][k]:
      *   i=0: 1*[1, 0, -1] - 1*[0.5, 0.25, 2]   = [0.5, -0.25, -3]
      *   i=1: 0.5*[1, 0, -1] + 2*[0.5, 0.25, 2] = [1.5, 0.5, 3.5]
@@ -181,6 +196,7 @@ static void test_dense_backward_x_hand(void **state)
     pt_free(b);
     pt_free(dz);
     pt_free(da);
+    pt_free(w);
 }
 
 /* Integer data of many shapes (every block/remainder combination of both
@@ -200,7 +216,7 @@ static void test_dense_exact_vs_naive(void **state)
                 float *a = falloc((size_t)n * lda), *wt = falloc((size_t)in * outp), *b = falloc(outp);
                 float *z = falloc((size_t)n * outp), *dz = falloc((size_t)n * outp);
                 float *dwt = falloc((size_t)in * outp), *db = falloc(outp);
-                float *da = falloc((size_t)n * ldda);
+                float *da = falloc((size_t)n * ldda), *w = falloc((size_t)out * ldda);
                 for (int i = 0; i < n; i++)
                     for (int k = 0; k < lda; k++)
                         a[i * lda + k] = k < in ? (float)((int)pt_rng_below(&r, 9) - 4) : NAN;
@@ -217,8 +233,11 @@ static void test_dense_exact_vs_naive(void **state)
                 fill(db, (size_t)outp, GARBAGE);
                 fill(da, (size_t)n * ldda, GARBAGE);
                 pt_dense_forward(n, in, lda, outp, a, wt, b, z);
-                pt_dense_backward_w(n, in, lda, outp, a, dz, dwt, db);
-                pt_dense_backward_x(n, in, ldda, outp, dz, wt, da);
+                pt_dense_backward_w(n, in, lda, outp, a, dz, dwt, 0);
+                pt_dense_backward_b(n, outp, dz, db);
+                fill(w, (size_t)out * ldda, GARBAGE);
+                pt_transpose_weights(in, out, outp, ldda, wt, 0, in, w);
+                pt_dense_backward_x(n, out, outp, ldda, dz, w, da);
                 for (int i = 0; i < n; i++)
                     for (int o = 0; o < outp; o++) {
                         float s = b[o];
@@ -259,7 +278,44 @@ static void test_dense_exact_vs_naive(void **state)
                 pt_free(dwt);
                 pt_free(db);
                 pt_free(da);
+                pt_free(w);
             }
+}
+
+/* What the training step relies on: the weight gradient computed in ranges
+ * of rows, and over consecutive parts of the samples with accumulate set,
+ * has the same bits as one call. Random non-integer data, so a changed
+ * order of summation would show. */
+static void test_backward_w_split_is_bitwise(void **state)
+{
+    (void)state;
+    pt_rng r;
+    pt_rng_seed(&r, 11, PT_STREAM_SWEEP);
+    enum { N = 37, IN = 29, OUTP = 32 };
+    float *a = falloc(N * IN), *dz = falloc(N * OUTP), *whole = falloc(IN * OUTP), *split = falloc(IN * OUTP);
+    for (int i = 0; i < N * IN; i++)
+        a[i] = (float)pt_rng_uniform(&r) - 0.3f;
+    for (int i = 0; i < N * OUTP; i++)
+        dz[i] = (float)pt_rng_uniform(&r) * 0.7f - 0.35f;
+    pt_dense_backward_w(N, IN, IN, OUTP, a, dz, whole, 0);
+    const int rows[] = {0, 8, 11, 24, IN}, parts[] = {0, 5, 21, N};
+    fill(split, IN * OUTP, GARBAGE);
+    for (size_t ri = 0; ri + 1 < PT_ARRAY_LEN(rows); ri++)
+        for (size_t pi = 0; pi + 1 < PT_ARRAY_LEN(parts); pi++) {
+            int k0 = rows[ri], i0 = parts[pi];
+            pt_dense_backward_w(parts[pi + 1] - i0, rows[ri + 1] - k0, IN, OUTP, a + (size_t)i0 * IN + k0,
+                                dz + (size_t)i0 * OUTP, split + (size_t)k0 * OUTP, pi > 0);
+        }
+    assert_memory_equal(split, whole, IN * OUTP * sizeof(float));
+    /* The order does matter for these data: summing the parts the other way
+     * round gives different bits somewhere, so the comparison above can fail. */
+    pt_dense_backward_w(N - 21, IN, IN, OUTP, a + 21 * IN, dz + 21 * OUTP, split, 0);
+    pt_dense_backward_w(21, IN, IN, OUTP, a, dz, split, 1);
+    assert_true(memcmp(split, whole, IN * OUTP * sizeof(float)) != 0);
+    pt_free(a);
+    pt_free(dz);
+    pt_free(whole);
+    pt_free(split);
 }
 
 static void test_gather(void **state)
@@ -274,6 +330,14 @@ static void test_gather(void **state)
     const float want[3 * 5] = {126.5f, 126, 63, 62.5f, 0, -1, -0.5f, 0, 0.5f, 1, 126.5f, 126, 63, 62.5f, 0};
     for (int i = 0; i < 15; i++)
         assert_true(out[i] == want[i]);
+    /* Columns 1..3 of the same rows, by row pointer: the same values. */
+    const uint8_t *rows[3] = {x + 10, x, x + 10};
+    float cols[3 * 3];
+    fill(cols, 9, GARBAGE);
+    pt_gather_u8_cols(3, rows, 1, 3, 0.5f, -1.0f, cols);
+    for (int i = 0; i < 3; i++)
+        for (int k = 0; k < 3; k++)
+            assert_true(cols[i * 3 + k] == want[i * 5 + 1 + k]);
 }
 
 /* ---- output layer ---------------------------------------------------------------- */
@@ -1142,6 +1206,7 @@ int main(void)
         cmocka_unit_test(test_dense_forward_blocks),
         cmocka_unit_test(test_dense_backward_w_hand),
         cmocka_unit_test(test_dense_backward_x_hand),
+        cmocka_unit_test(test_backward_w_split_is_bitwise),
         cmocka_unit_test(test_dense_exact_vs_naive),
         cmocka_unit_test(test_gather),
         cmocka_unit_test(test_output_softmax_hand),

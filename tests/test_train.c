@@ -352,10 +352,10 @@ static void test_split_pass_equals_whole(void **state)
 
 /* Train one step on samples order[0..n) (n <= batch) and check the result
  * against w0 - lr * G / n, G the gradient pt_shard_gradient gives for all n
- * samples in one shard. Not bitwise (the trainer sums per shard, then the
- * shards), so per element within: a few ulp of w (the update's own
- * rounding) + lr * (1e-5 of the largest |G/n| + 1e-4 |G_j/n|) for the
- * reordered float sums. The step must move the parameters by far more than
+ * samples in one shard. The trainer computes the same sums in the same
+ * order, but its update is compiled apart from this check (contraction may
+ * differ), so per element within: a few ulp of w (the update's own
+ * rounding) + lr * (1e-5 of the largest |G/n| + 1e-4 |G_j/n|). The step must move the parameters by far more than
  * that, and the step of the first shard alone (G_shard / shard) must be
  * rejected for most parameters: proof the tolerance can tell them apart. */
 static void check_one_step(rig *g, const pt_dataset *d, const int *order, int n, double lr,
