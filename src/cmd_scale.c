@@ -201,9 +201,12 @@ static int write_outputs(const char *dir, const pt_config *cfg, const scale_opts
     if (pt_atomic_commit(f, tmp, path, err))
         return -1;
 
-    /* The model: Amdahl's law with the serial fraction measured at the
-     * largest count that still has a core per thread, capped by the shard
-     * count (threads beyond the shards of a batch have nothing to do). */
+    /* The model: the step's two parallel phases, as measured at 1 thread,
+     * divided among the cores each can use (the shard phase at most one
+     * core per shard; the gradient+update phase splits into about a hundred
+     * row ranges, so no cap below 64), plus a per-step overhead (barriers,
+     * cache lines crossing cores) taken from the largest measured count
+     * that still has a core per thread and held constant. */
     int best = -1;
     for (int c = 0; c < o->n_counts; c++)
         if (o->counts[c] <= n_pus && o->counts[c] > o->counts[0] &&
@@ -223,16 +226,23 @@ static int write_outputs(const char *dir, const pt_config *cfg, const scale_opts
         fprintf(f, "| %d | %d | %.0f | %.2f | %.0f %% |\n", o->counts[c], runs[0][c].workers, med_sps[c],
                 med_sps[c] / med_sps[0], 100 * med_sps[c] / med_sps[0] * o->counts[0] / o->counts[c]);
     if (best >= 0 && o->counts[0] == 1) {
-        double p = o->counts[best], s = med_sps[best] / med_sps[0];
-        double serial = (p / s - 1.0) / (p - 1.0);
-        serial = serial < 0 ? 0 : serial;
-        fprintf(f, "\n## Model (not a measurement)\n\nAmdahl's law with serial fraction f = %.3f, "
-                   "from the measured speedup %.2f at %d threads, and at most %d busy threads (one "
-                   "per shard):\n\n| cores | modelled speedup |\n|---:|---:|\n",
-                serial, s, (int)p, shards);
+        const double step1 = field_median(runs, o->repeat, 0, offsetof(sample, step_us));
+        const double shards1 = field_median(runs, o->repeat, 0, offsetof(sample, shards_us));
+        const double rest1 = field_median(runs, o->repeat, 0, offsetof(sample, grads_us)) +
+                             field_median(runs, o->repeat, 0, offsetof(sample, update_us));
+        const int p = o->counts[best];
+        const double stepp = field_median(runs, o->repeat, best, offsetof(sample, step_us));
+        double over = stepp - (shards1 / (p < shards ? p : shards) + rest1 / p);
+        over = over > 0 ? over : 0;
+        fprintf(f, "\n## Model (not a measurement)\n\nstep(p) = shards / min(p, %d) + (gradients + update) / p "
+                   "+ overhead, with shards = %.1f us and gradients + update = %.1f us measured at 1 thread, "
+                   "and overhead = %.1f us per step, what the measured step at %d threads (%.1f us) has beyond "
+                   "its share of that work, held constant (optimistic: barriers cost more with more cores).\n\n"
+                   "| cores | modelled step (us) | modelled speedup |\n|---:|---:|---:|\n",
+                shards, shards1, rest1, over, p, stepp);
         for (int cores = 16; cores <= 64; cores *= 2) {
-            int busy = cores < shards ? cores : shards;
-            fprintf(f, "| %d | %.1f |\n", cores, 1.0 / (serial + (1.0 - serial) / busy));
+            double t = shards1 / (cores < shards ? cores : shards) + rest1 / cores + over;
+            fprintf(f, "| %d | %.1f | %.1f |\n", cores, t, step1 / t);
         }
     }
     if (pt_atomic_commit(f, tmp, path, err))

@@ -24,6 +24,12 @@ check "one row per thread count" test "$(tail -n +2 "$dir/scaling.csv" | wc -l)"
 check "every row identical" test "$(tail -n +2 "$dir/scaling.csv" | awk -F, '$NF != "yes"' | wc -l)" -eq 0
 check "8 timed runs recorded" test "$(tail -n +2 "$dir/scaling_runs.csv" | wc -l)" -eq 8
 check "speedup of the first count is 1" awk -F, 'NR == 2 { exit !($10 == 1) }' "$dir/scaling.csv"
+# The four parts of a step (shards, gradients, update, wait) account for
+# the step's wall time: not more, and not much less (the rest is the
+# divergence check and loop bookkeeping).
+check "step parts add up to the step time" awk -F, 'NR > 1 { s = $6 + $7 + $8 + $9; if (!(s > 0.7 * $5 && s < 1.05 * $5)) bad = 1 } END { exit bad }' "$dir/scaling_runs.csv"
+check "the model is labelled and covers 16, 32 and 64 cores" \
+    sh -c 'grep -q "^## Model (not a measurement)" "$1" && grep -q "^| 16 |" "$1" && grep -q "^| 64 |" "$1"' _ "$dir/scaling.md"
 if command -v gnuplot >/dev/null; then
     check "scaling.png drawn" test "$(head -c 4 "$dir/scaling.png" | od -An -c | tr -d ' ')" = '211PNG'
 fi
