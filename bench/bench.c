@@ -734,8 +734,8 @@ static double read_bw(bench *b, pt_placement *p, int threads, const float *buf, 
 }
 
 /* Round trip of one cache line between threads 0 and 1 of the placement, in
- * ns: what each step's two barriers and the reduction of the other thread's
- * gradient slots pay. It grows when the hypervisor puts our two vCPUs on
+ * ns: what each step's two barriers and every cache line that one thread
+ * writes and another reads (deltas, updated weights) pay. It grows when the hypervisor puts our two vCPUs on
  * cores that do not share a cache, which slows every 2-thread figure while
  * the FMA peak stays the same. */
 static double pingpong_ns(bench *b, pt_placement *p, int rounds)
@@ -1507,7 +1507,7 @@ static void report(bench *b)
         add_row(b, "core_round_trip", 0, 2, &b->ping, 1.0, "ns");
         add_row(b, "core_round_trip_epochs", 0, 2, &b->ping_epoch, 1.0, "ns");
         add_row(b, "core_round_trip_runs", 0, 2, &b->ping_runs, 1.0, "ns");
-        say(b, "  cache-line round trip PU %d <-> PU %d (what barriers and the reduction pay): %s ns "
+        say(b, "  cache-line round trip PU %d <-> PU %d (what barriers and shared cache lines pay): %s ns "
                "during the grid, %s ns during the epochs, %s ns around the whole runs\n",
             pt_placement_get(pp, 0)->pu, pt_placement_get(pp, 1)->pu,
             fmt_range(s1, sizeof s1, &b->ping, 1.0, "%.0f"), fmt_range(s2, sizeof s2, &b->ping_epoch, 1.0, "%.0f"),

@@ -1,14 +1,16 @@
 /* pt_train.h: the data-parallel training step and evaluation.
  *
  * A mini-batch of B samples is cut into ceil(B / shard) shards of `shard`
- * consecutive samples; the cut depends on B and the config, never on the
- * thread count. Threads take whole shards; each shard writes its gradient
- * into its own slot. The reduction then sums the slots in shard order for
- * every parameter (threads split the parameters, not the sum), divides by
- * B, and applies the optimiser to the same parameter range. So the bits of
- * every update are the same for 1, 2, 3 or 16 threads: the thread count only
- * changes who computes what. One OpenMP parallel region spans a whole pass;
- * each step has two barriers (after the shards, after the update). */
+ * consecutive samples. Threads take whole shards and compute, per sample,
+ * the forward pass, the loss and the deltas dLoss/dz of every layer. After
+ * a barrier the parameters are split into contiguous ranges of weight rows,
+ * one range per thread, and each thread computes the gradient of its range
+ * over all B samples (one sum per element, samples in order 0..B-1), divides
+ * by B and applies the optimiser to the same range. No gradient is ever
+ * summed across threads, so the bits of every update are the same for 1, 2,
+ * 3 or 16 threads, and for any shard size: the thread count only changes who
+ * computes what. The loss of a step is summed per shard, then in shard order.
+ * One OpenMP parallel region spans a whole pass; each step has two barriers. */
 #ifndef PT_TRAIN_H
 #define PT_TRAIN_H
 
@@ -65,9 +67,10 @@ long pt_trainer_step_count(const pt_trainer *t);
 void pt_trainer_evaluate(pt_trainer *t, const pt_dataset *data, const int *idx, long n, double *loss,
                          double *acc, uint8_t *pred);
 
-/* Forward and backward of one shard into grad (n_params floats, written):
- * the single-threaded building block, exposed for gradient checks. Returns
- * the summed loss over the shard's n samples. */
+/* The summed gradient of samples idx[0..n) into grad (n_params floats,
+ * written), single-threaded, with the same kernels and summation order as
+ * a training step over those n samples: exposed for gradient checks.
+ * Returns the summed loss over the n samples. */
 double pt_shard_gradient(const pt_model *model, const pt_dataset *data, const pt_input_map *map,
                          const int *idx, int n, float *grad);
 

@@ -109,6 +109,12 @@ for bind in none scatter; do
     check "PTRAIN_BIND=$bind: identical to 1 thread" same_run "$res/t1" "$res/b$bind"
 done
 check "smoke and 1-thread runs agree too" same_run "$dir" "$res/t1"
+# Gradients are summed over the whole batch in sample order, so the shard
+# size (how a batch is cut for the forward phase) does not change the weights.
+# The loss column may differ in its last bits (summed per shard), so only
+# the weights are compared.
+OMP_NUM_THREADS=2 run shard5 "${base[@]}" run.name=shard5 train.shard=5
+check "train.shard=5: model.bin identical to the default shard" cmp -s "$res/t1/model.bin" "$res/shard5/model.bin"
 
 # ---- (d) error paths: exit code and message ----------------------------------------
 run missing_cfg "$tmp/no-such.ini"
