@@ -836,30 +836,7 @@ static int capture(char *const argv[], char *const envp[], const char *dir, char
         close(fds[0]);
         return -1;
     }
-    size_t len = 0;
-    char buf[4096];
-    out[0] = '\0';
-    for (;;) {
-        ssize_t n = read(fds[0], buf, sizeof buf);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        size_t add = (size_t)n, keep = size - 1;
-        const char *src = buf;
-        if (add > keep) {
-            src += add - keep;
-            add = keep;
-        }
-        if (len + add > keep) {
-            size_t drop = len + add - keep;
-            memmove(out, out + drop, len - drop);
-            len -= drop;
-        }
-        memcpy(out + len, src, add);
-        len += add;
-        out[len] = '\0';
-    }
+    pt_read_tail(fds[0], out, size);
     close(fds[0]);
     int status;
     while (waitpid(pid, &status, 0) < 0)

@@ -25,6 +25,11 @@ int pt_fail(pt_err *err, const char *fmt, ...) __attribute__((format(printf, 2, 
 void *pt_alloc(size_t bytes);
 void pt_free(void *p);
 
+/* Reads fd to its end (retrying on EINTR) and keeps the last size - 1 bytes
+ * in out, NUL-terminated: a child process reports the error that stopped it
+ * last. Does not close fd. */
+void pt_read_tail(int fd, char *out, size_t size);
+
 #define PT_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
 #endif

@@ -37,6 +37,14 @@ static void prefetch_row(const uint8_t *row, int dim)
         __builtin_prefetch(row + k, 0, 0);
 }
 
+static inline void convert_row(const uint8_t *restrict src, int cols, float scale, float shift,
+                               float *restrict dst)
+{
+#pragma omp simd
+    for (int k = 0; k < cols; k++)
+        dst[k] = pt_feature(src[k], scale, shift);
+}
+
 void pt_gather_u8(int n, int dim, const uint8_t *x, const int *idx, float scale, float shift,
                   float *out)
 {
@@ -45,24 +53,15 @@ void pt_gather_u8(int n, int dim, const uint8_t *x, const int *idx, float scale,
     for (int i = 0; i < n; i++) {
         if (i + GATHER_PREFETCH_ROWS < n)
             prefetch_row(x + (size_t)idx[i + GATHER_PREFETCH_ROWS] * (size_t)dim, dim);
-        const uint8_t *src = x + (size_t)idx[i] * (size_t)dim;
-        float *dst = out + (size_t)i * (size_t)dim;
-#pragma omp simd
-        for (int k = 0; k < dim; k++)
-            dst[k] = pt_feature(src[k], scale, shift);
+        convert_row(x + (size_t)idx[i] * (size_t)dim, dim, scale, shift, out + (size_t)i * (size_t)dim);
     }
 }
 
 void pt_gather_u8_cols(int n, const uint8_t *const *rows, int k0, int cols, float scale, float shift,
                        float *out)
 {
-    for (int i = 0; i < n; i++) {
-        const uint8_t *src = rows[i] + k0;
-        float *dst = out + (size_t)i * (size_t)cols;
-#pragma omp simd
-        for (int k = 0; k < cols; k++)
-            dst[k] = pt_feature(src[k], scale, shift);
-    }
+    for (int i = 0; i < n; i++)
+        convert_row(rows[i] + k0, cols, scale, shift, out + (size_t)i * (size_t)cols);
 }
 
 /* Samples per register block of the forward pass: 8 independent accumulator

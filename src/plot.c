@@ -536,36 +536,14 @@ static int pt_run_gnuplot(const char *exe, const char *dir, const char *script, 
     close(fds[1]);
     close(devnull);
 
-    size_t len = 0;
-    char buf[4096];
-    tail[0] = '\0';
-    for (;;) {
-        ssize_t n = read(fds[0], buf, sizeof buf);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        /* Keep the last bytes: gnuplot reports the error that stopped it last. */
-        size_t add = (size_t)n, keep = tail_size - 1;
-        const char *src = buf;
-        if (add > keep) {
-            src += add - keep;
-            add = keep;
-        }
-        if (len + add > keep) {
-            size_t drop = len + add - keep;
-            memmove(tail, tail + drop, len - drop);
-            len -= drop;
-        }
-        memcpy(tail + len, src, add);
-        len += add;
-        tail[len] = '\0';
-    }
+    /* The tail: gnuplot reports the error that stopped it last. */
+    pt_read_tail(fds[0], tail, tail_size);
     close(fds[0]);
     while (waitpid(pid, status, 0) < 0) {
         if (errno != EINTR)
             return pt_fail(err, "cannot wait for gnuplot: %s", strerror(errno));
     }
+    size_t len = strlen(tail);
     while (len > 0 && (tail[len - 1] == '\n' || tail[len - 1] == ' '))
         tail[--len] = '\0';
     return 0;

@@ -243,21 +243,25 @@ static int make_units(const pt_model *m, pt_unit **out)
     return n;
 }
 
+/* The work of unit u per sample: its rows (one for the biases) x outp. */
+static double unit_cost(const pt_model *m, const pt_unit *u)
+{
+    return (double)(u->k0 < 0 ? 1 : u->k1 - u->k0) * m->layer[u->layer].outp;
+}
+
 /* The units thread tid of n_threads updates: a contiguous run holding about
- * an equal share of the weight-gradient work (rows x samples x outp). Only
- * who updates changes with the thread count, never how. */
+ * an equal share of the weight-gradient work. Only who updates changes with
+ * the thread count, never how. */
 static void my_units(const pt_trainer *t, int tid, int n_threads, int *first, int *end)
 {
     double total = 0.0;
     for (int i = 0; i < t->n_units; i++)
-        total += (double)(t->units[i].k0 < 0 ? 1 : t->units[i].k1 - t->units[i].k0) *
-                 t->model->layer[t->units[i].layer].outp;
+        total += unit_cost(t->model, &t->units[i]);
     const double from = total * tid / n_threads, to = total * (tid + 1) / n_threads;
     double before = 0.0;
     *first = *end = t->n_units;
     for (int i = 0; i < t->n_units; i++) {
-        double cost = (double)(t->units[i].k0 < 0 ? 1 : t->units[i].k1 - t->units[i].k0) *
-                      t->model->layer[t->units[i].layer].outp;
+        double cost = unit_cost(t->model, &t->units[i]);
         double mid = before + 0.5 * cost; /* a unit goes to the thread its midpoint falls in */
         if (mid >= from && *first == t->n_units)
             *first = i;
@@ -271,12 +275,19 @@ static void my_units(const pt_trainer *t, int tid, int n_threads, int *first, in
         *first = *end;
 }
 
-/* Rows [k0, k1) of layer l's weights copied into wback[l] (layers >= 1). */
-static void refresh_wback(const pt_model *m, float *const *wback, int l, int k0, int k1)
+/* The weight rows of units[first..end) in layers >= 1 copied into wback,
+ * the layout pt_dense_backward_x reads. */
+static void refresh_wback(const pt_model *m, float *const *wback, const pt_unit *units, int first,
+                          int end)
 {
-    const pt_layer *L = &m->layer[l];
-    pt_transpose_weights(L->in, L->out, L->outp, m->layer[l - 1].outp, m->params + L->off_w, k0, k1,
-                         wback[l]);
+    for (int i = first; i < end; i++) {
+        const int l = units[i].layer;
+        if (l == 0 || units[i].k0 < 0)
+            continue;
+        const pt_layer *L = &m->layer[l];
+        pt_transpose_weights(L->in, L->out, L->outp, m->layer[l - 1].outp, m->params + L->off_w,
+                             units[i].k0, units[i].k1, wback[l]);
+    }
 }
 
 static int wback_alloc(const pt_model *m, float **wback)
@@ -306,12 +317,10 @@ double pt_shard_gradient(const pt_model *model, const pt_dataset *data, const pt
     double loss = NAN;
     float *tile = pt_alloc((size_t)TILE_ROWS * (size_t)data->dim * sizeof(float));
     if (w && tile && n_units > 0 && wback_alloc(model, wback) == 0) {
-        for (int l = 1; l < model->n_layers; l++)
-            refresh_wback(model, wback, l, 0, model->layer[l].in);
+        refresh_wback(model, wback, units, 0, n_units);
         long correct = 0;
         shard_forward(model, data, map, idx, n, w);
         loss = shard_deltas(model, wback, n, w, &correct);
-        memset(grad, 0, model->n_params * sizeof(float));
         units_gradient(model, map, w, n, units, 0, n_units, tile, grad);
     }
     pt_free(tile);
@@ -488,9 +497,7 @@ int pt_trainer_pass(pt_trainer *t, const int *order, long n, pt_pass_stats *stat
             unit_range(m, &t->units[end - 1], &lo, &phi);
         }
         /* The weights may have changed since the last pass (a reload, a reinit). */
-        for (int i = first; i < end; i++)
-            if (t->units[i].layer > 0 && t->units[i].k0 >= 0)
-                refresh_wback(m, t->wback, t->units[i].layer, t->units[i].k0, t->units[i].k1);
+        refresh_wback(m, t->wback, t->units, first, end);
         pt_clock *c = &t->clock[tid];
         *c = (pt_clock){0};
 #pragma omp single
@@ -540,9 +547,7 @@ int pt_trainer_pass(pt_trainer *t, const int *order, long n, pt_pass_stats *stat
             const long update = t->step + s + 1;
             pt_optim_update(t->optim, m->params, plo, phi, t->grad + plo,
                             pt_optim_lr(t->optim, update - 1), update);
-            for (int i = first; i < end; i++)
-                if (t->units[i].layer > 0 && t->units[i].k0 >= 0)
-                    refresh_wback(m, t->wback, t->units[i].layer, t->units[i].k0, t->units[i].k1);
+            refresh_wback(m, t->wback, t->units, first, end);
             double t4 = omp_get_wtime();
 #pragma omp barrier
             double t5 = omp_get_wtime();

@@ -11,20 +11,7 @@ ptrain=${1:-./ptrain}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 res="$tmp/results"
-pass=0
-fail=0
-
-check() { # description, command...: the command's status decides
-    local what=$1
-    shift
-    if "$@"; then
-        echo "ok   $what"
-        pass=$((pass + 1))
-    else
-        echo "FAIL $what"
-        fail=$((fail + 1))
-    fi
-}
+. "$(dirname "${BASH_SOURCE[0]}")/check.sh"
 
 # run NAME ARGS...: ptrain ARGS, stdout+stderr to $tmp/NAME.log, exit status to $tmp/NAME.rc.
 run() {
@@ -175,5 +162,4 @@ check "no arguments: exit 2, usage" exits noargs 2 "usage"
 
 check "nothing written to results/" test "$(ls -A results 2>/dev/null)" = "$results_before"
 
-echo "e2e: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+summary e2e

@@ -7,13 +7,7 @@ set -euo pipefail
 ptrain=${1:-./ptrain}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-pass=0
-fail=0
-check() { # description, condition...
-    local what=$1
-    shift
-    if "$@"; then echo "ok   $what"; pass=$((pass + 1)); else echo "FAIL $what"; fail=$((fail + 1)); fi
-}
+. "$(dirname "${BASH_SOURCE[0]}")/check.sh"
 is_png() { test "$(head -c 4 "$1" 2>/dev/null | od -An -c | tr -d ' ')" = '211PNG'; }
 has_gnuplot() { command -v gnuplot >/dev/null; }
 # Last row of a metrics.csv without the timing columns (seconds, samples_per_sec).
@@ -151,5 +145,4 @@ if has_gnuplot; then
     check "ptrain plot redraws a compare folder" is_png "$cmp/loss.png"
 fi
 
-echo "e2e-experiments: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+summary e2e-experiments

@@ -7,13 +7,7 @@ set -euo pipefail
 ptrain=${1:-./ptrain}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-pass=0
-fail=0
-check() { # description, condition...
-    local what=$1
-    shift
-    if "$@"; then echo "ok   $what"; pass=$((pass + 1)); else echo "FAIL $what"; fail=$((fail + 1)); fi
-}
+. "$(dirname "${BASH_SOURCE[0]}")/check.sh"
 small=(data.train_limit=4000 data.validation=500 data.test_limit=500 run.results_dir="$tmp")
 
 "$ptrain" -q scale configs/tanh.ini --threads 1,2,3,16 --repeat 2 --steps 40 --warmup 5 \
@@ -47,5 +41,4 @@ set -e
 check "bad --threads list: exit 2 with the expected form" \
     test "$rc" -eq 2 -a -n "$(grep -- '--threads 1,2,4,8,16' "$tmp/bad.txt")"
 
-echo "e2e-scale: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+summary e2e-scale
