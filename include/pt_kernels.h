@@ -33,6 +33,52 @@ void pt_gather_u8_cols(int n, const uint8_t *const *rows, int k0, int cols, floa
 void pt_dense_forward(int n, int in, int lda, int outp, const float *a, const float *wt,
                       const float *b, float *z);
 
+/* The first layer has many inputs, and threads that own different input
+ * ranges each sum their own part of its pre-activation, so its sum has a
+ * fixed shape that any split reproduces bit for bit. The inputs are cut
+ * into leaves of PT_LEAF_ROWS consecutive inputs; a leaf's partial sum is
+ * one FMA chain over its inputs in order, from zero. Leaves are combined
+ * by a fixed binary tree over pt_tree_levels(leaves) levels: node (lo, h)
+ * covers leaves [lo, lo + 2^h) clipped to the leaf count, and is node
+ * (lo, h-1) + node (lo + 2^(h-1), h-1), or just the left one when the right
+ * holds no leaf. z = node (0, top) + b. */
+enum { PT_LEAF_ROWS = 16, PT_TREE_MAX_LEVELS = 24 };
+
+static inline int pt_leaf_count(int in)
+{
+    return (in + PT_LEAF_ROWS - 1) / PT_LEAF_ROWS;
+}
+int pt_tree_levels(int leaves); /* the root's level: the least h with 2^h >= leaves */
+
+/* z (n, outp) = node (lo, level) of a layer with `in` inputs, plus b unless
+ * b is NULL. a (n rows, stride lda) and wt start at input lo * PT_LEAF_ROWS:
+ * the caller may hold only the node's own columns. */
+void pt_dense_forward_tree(int n, int in, int lo, int level, int lda, int outp, const float *a,
+                           const float *wt, const float *b, float *z);
+
+/* A computed node: z (rows, outp) holds node (lo, level) for every row. */
+typedef struct pt_tree_part {
+    int lo, level;
+    const float *z;
+} pt_tree_part;
+
+/* The fewest nodes that cover leaves [lp, rp) exactly, each the largest
+ * that fits (so any cover of [0, leaves) by ranges yields, together, the
+ * nodes pt_tree_combine looks for); written to parts (room for
+ * 2 * PT_TREE_MAX_LEVELS), their number returned. */
+int pt_tree_cover(int leaves, int lp, int rp, pt_tree_part *parts);
+
+/* z (n, outp) = rows row0 .. row0+n-1 of the whole tree plus b, formed from
+ * parts that together cover every leaf. scratch: pt_tree_levels(leaves) *
+ * n * outp floats. Bit-identical to pt_dense_forward_tree over all leaves. */
+void pt_tree_combine(int in, const pt_tree_part *parts, int n_parts, size_t row0, int n, int outp,
+                     const float *b, float *z, float *scratch);
+
+/* Ask for columns k0 .. k0+cols-1 of rows idx[0..n) of x (N, dim) to be
+ * brought towards the core, without waiting: called a step ahead, it hides
+ * the memory latency of a random mini-batch behind other work. */
+void pt_prefetch_u8_cols(int n, const uint8_t *x, const int *idx, int dim, int k0, int cols);
+
 /* Weight gradient: dwt (in, outp) = a^T . dz, a (n, in; stride lda), dz
  * (n, outp); with accumulate set, dwt's values are the starting sums. Each
  * element is one chain of FMAs over the samples in order, whatever `in`

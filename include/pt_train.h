@@ -33,7 +33,8 @@ typedef struct pt_pass_stats {
     long correct;
     int diverged;           /* a step's loss was NaN or infinite: the pass stopped there */
     double seconds;         /* wall time of the pass */
-    double shards;          /* forward, loss and deltas of the shards */
+    double partials;        /* first-layer partial sums, by input range (step 1) */
+    double shards;          /* rest of the forward pass, loss and deltas, by shard (step 2) */
     double grads;           /* weight gradients: the sum over the batch, by parameter owner */
     double update;          /* optimiser update */
     double wait;            /* waiting at the two barriers of each step */

@@ -28,7 +28,7 @@ typedef struct scale_opts {
 
 /* One timed run at one thread count. */
 typedef struct sample {
-    double samples_per_sec, step_us, shards_us, grads_us, update_us, wait_us;
+    double samples_per_sec, step_us, partials_us, shards_us, grads_us, update_us, wait_us;
     double loss_sum;
     int workers;    /* threads that ran: the count asked for, capped at the PUs (pt_run_workers) */
     int identical;  /* weights and loss equal, bit for bit, to the first run's */
@@ -125,6 +125,7 @@ static int measure(pt_setup *su, const pt_config *cfg, pt_optim *opt, const int 
     *out = (sample){
         .samples_per_sec = (double)st.samples / st.seconds,
         .step_us = 1e6 * st.seconds / steps,
+        .partials_us = 1e6 * st.partials / steps,
         .shards_us = 1e6 * st.shards / steps,
         .grads_us = 1e6 * st.grads / steps,
         .update_us = 1e6 * st.update / steps,
@@ -154,13 +155,13 @@ static int write_outputs(const char *dir, const pt_config *cfg, const scale_opts
     snprintf(path, sizeof path, "%s/scaling_runs.csv", dir);
     if (!(f = pt_atomic_open(path, tmp, sizeof tmp, err)))
         return -1;
-    fprintf(f, "repeat,threads,workers,samples_per_sec,step_us,shards_us,grads_us,update_us,wait_us,loss_sum,"
+    fprintf(f, "repeat,threads,workers,samples_per_sec,step_us,partials_us,shards_us,grads_us,update_us,wait_us,loss_sum,"
                "identical\n");
     for (int r = 0; r < o->repeat; r++)
         for (int c = 0; c < o->n_counts; c++) {
             const sample *s = &runs[r][c];
-            fprintf(f, "%d,%d,%d,%.1f,%.3f,%.3f,%.3f,%.3f,%.3f,%.17g,%d\n", r + 1, o->counts[c],
-                    s->workers, s->samples_per_sec, s->step_us, s->shards_us, s->grads_us, s->update_us,
+            fprintf(f, "%d,%d,%d,%.1f,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%.17g,%d\n", r + 1, o->counts[c],
+                    s->workers, s->samples_per_sec, s->step_us, s->partials_us, s->shards_us, s->grads_us, s->update_us,
                     s->wait_us,
                     s->loss_sum, s->identical);
         }
@@ -173,7 +174,7 @@ static int write_outputs(const char *dir, const pt_config *cfg, const scale_opts
     if (!(f = pt_atomic_open(path, tmp, sizeof tmp, err)))
         return -1;
     fprintf(f, "threads,workers,runs,samples_per_sec,samples_per_sec_min,samples_per_sec_max,step_us,"
-               "step_us_min,step_us_max,speedup,efficiency,shards_us,grads_us,update_us,wait_us,identical\n");
+               "step_us_min,step_us_max,speedup,efficiency,partials_us,shards_us,grads_us,update_us,wait_us,identical\n");
     for (int c = 0; c < o->n_counts; c++) {
         double sps_min = INFINITY, sps_max = 0, st_min = INFINITY, st_max = 0;
         int identical = 1;
@@ -188,15 +189,16 @@ static int write_outputs(const char *dir, const pt_config *cfg, const scale_opts
         }
         med_sps[c] = median(v, o->repeat);
         double step = field_median(runs, o->repeat, c, offsetof(sample, step_us));
+        double partials_us = field_median(runs, o->repeat, c, offsetof(sample, partials_us));
         double shards_us = field_median(runs, o->repeat, c, offsetof(sample, shards_us));
         double grads_us = field_median(runs, o->repeat, c, offsetof(sample, grads_us));
         double update_us = field_median(runs, o->repeat, c, offsetof(sample, update_us));
         double wait_us = field_median(runs, o->repeat, c, offsetof(sample, wait_us));
         double speedup = med_sps[c] / med_sps[0];
         double eff = speedup * o->counts[0] / o->counts[c];
-        fprintf(f, "%d,%d,%d,%.1f,%.1f,%.1f,%.3f,%.3f,%.3f,%.4f,%.4f,%.3f,%.3f,%.3f,%.3f,%s\n",
+        fprintf(f, "%d,%d,%d,%.1f,%.1f,%.1f,%.3f,%.3f,%.3f,%.4f,%.4f,%.3f,%.3f,%.3f,%.3f,%.3f,%s\n",
                 o->counts[c], runs[0][c].workers, o->repeat, med_sps[c], sps_min, sps_max, step, st_min,
-                st_max, speedup, eff, shards_us, grads_us, update_us, wait_us, identical ? "yes" : "no");
+                st_max, speedup, eff, partials_us, shards_us, grads_us, update_us, wait_us, identical ? "yes" : "no");
     }
     if (pt_atomic_commit(f, tmp, path, err))
         return -1;
@@ -384,10 +386,10 @@ int pt_cmd_scale(const pt_cli *cli, int argc, char **argv)
                            memcmp(&s->loss_sum, &runs[0][0].loss_sum, sizeof s->loss_sum) == 0;
             all_identical &= s->identical;
             if (!cli->quiet) {
-                printf("  repeat %d/%d  threads %3d (%d workers)  %9.0f samples/s  step %6.1f us (shards %.1f, "
-                       "gradients %.1f, update %.1f, wait %.1f)%s\n",
-                       r + 1, o.repeat, o.counts[c], s->workers, s->samples_per_sec, s->step_us, s->shards_us,
-                       s->grads_us, s->update_us, s->wait_us, s->identical ? "" : "  RESULT DIFFERS");
+                printf("  repeat %d/%d  threads %3d (%d workers)  %9.0f samples/s  step %6.1f us (partials %.1f, "
+                       "shards %.1f, gradients %.1f, update %.1f, wait %.1f)%s\n",
+                       r + 1, o.repeat, o.counts[c], s->workers, s->samples_per_sec, s->step_us, s->partials_us,
+                       s->shards_us, s->grads_us, s->update_us, s->wait_us, s->identical ? "" : "  RESULT DIFFERS");
                 fflush(stdout);
             }
         }

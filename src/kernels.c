@@ -60,8 +60,23 @@ void pt_gather_u8(int n, int dim, const uint8_t *x, const int *idx, float scale,
 void pt_gather_u8_cols(int n, const uint8_t *const *rows, int k0, int cols, float scale, float shift,
                        float *out)
 {
-    for (int i = 0; i < n; i++)
+    for (int i = 0; i < n && i < GATHER_PREFETCH_ROWS; i++)
+        prefetch_row(rows[i] + k0, cols);
+    for (int i = 0; i < n; i++) {
+        if (i + GATHER_PREFETCH_ROWS < n)
+            prefetch_row(rows[i + GATHER_PREFETCH_ROWS] + k0, cols);
         convert_row(rows[i] + k0, cols, scale, shift, out + (size_t)i * (size_t)cols);
+    }
+}
+
+void pt_prefetch_u8_cols(int n, const uint8_t *x, const int *idx, int dim, int k0, int cols)
+{
+    for (int i = 0; i < n; i++) {
+        const uint8_t *row = x + (size_t)idx[i] * (size_t)dim + k0;
+        for (int k = 0; k < cols; k += PT_ALIGN)
+            __builtin_prefetch(row + k, 0, 2);
+        __builtin_prefetch(row + cols - 1, 0, 2); /* a row need not start on a line */
+    }
 }
 
 /* Samples per register block of the forward pass: 8 independent accumulator
@@ -97,6 +112,132 @@ void pt_dense_forward(int n, int in, int lda, int outp, const float *a, const fl
             store(z + (size_t)i * (size_t)outp + o, acc);
         }
     }
+}
+
+/* ---- the first layer's summation tree ------------------------------------ */
+
+int pt_tree_levels(int leaves)
+{
+    int h = 0;
+    while ((1 << h) < leaves)
+        h++;
+    return h;
+}
+
+/* Leaves [lo, end) of node (lo, level) for R samples (rows of a, stride
+ * lda, starting at leaf lo's first input) and output lanes o..o+15, into
+ * acc. The leaves are visited in order and merged like a binary counter:
+ * after leaf lo + c, every completed pair of equal-sized siblings is added
+ * (left + right), so each internal node is the sum of its two children, as
+ * pt_tree_combine forms it. R is a compile-time constant at each call. */
+static inline __attribute__((always_inline)) void tree_rows(const int R, int in, int lo, int end, int lda,
+                                                            int outp, int o, const float *a,
+                                                            const float *wt, v16 *out)
+{
+    v16 stack[PT_TREE_MAX_LEVELS + 1][FWD_ROWS];
+    for (int r = 0; r < R; r++)
+        out[r] = splat(0.0f); /* a node with no leaf sums to zero */
+    for (int c = 0; lo + c < end; c++) {
+        const int k0 = c * PT_LEAF_ROWS;
+        const int kn = in - (lo + c) * PT_LEAF_ROWS < PT_LEAF_ROWS ? in - (lo + c) * PT_LEAF_ROWS
+                                                                   : PT_LEAF_ROWS;
+        v16 acc[FWD_ROWS];
+        for (int r = 0; r < R; r++)
+            acc[r] = splat(0.0f);
+        for (int k = k0; k < k0 + kn; k++) {
+            v16 w = load(wt + (size_t)k * (size_t)outp + o);
+#pragma GCC unroll 8
+            for (int r = 0; r < R; r++)
+                acc[r] += splat(a[(size_t)r * (size_t)lda + k]) * w;
+        }
+        int h = 0;
+        for (; (c >> h) & 1; h++)
+            for (int r = 0; r < R; r++)
+                acc[r] = stack[h][r] + acc[r];
+        for (int r = 0; r < R; r++)
+            stack[h][r] = acc[r];
+    }
+    /* A node cut short by the last leaf: its complete left parts, right-nested. */
+    const int count = end - lo;
+    int have = 0;
+    for (int h = 0; (count >> h) != 0; h++) {
+        if (!((count >> h) & 1))
+            continue;
+        for (int r = 0; r < R; r++)
+            out[r] = have ? stack[h][r] + out[r] : stack[h][r];
+        have = 1;
+    }
+}
+
+void pt_dense_forward_tree(int n, int in, int lo, int level, int lda, int outp, const float *a,
+                           const float *wt, const float *b, float *z)
+{
+    const int leaves = pt_leaf_count(in);
+    const int end = lo + (1 << level) < leaves ? lo + (1 << level) : leaves;
+    int i = 0;
+    v16 out[FWD_ROWS];
+    for (; i + FWD_ROWS <= n; i += FWD_ROWS)
+        for (int o = 0; o < outp; o += PT_LANES) {
+            tree_rows(FWD_ROWS, in, lo, end, lda, outp, o, a + (size_t)i * (size_t)lda, wt, out);
+            for (int r = 0; r < FWD_ROWS; r++)
+                store(z + (size_t)(i + r) * (size_t)outp + o, b ? out[r] + load(b + o) : out[r]);
+        }
+    for (; i < n; i++)
+        for (int o = 0; o < outp; o += PT_LANES) {
+            tree_rows(1, in, lo, end, lda, outp, o, a + (size_t)i * (size_t)lda, wt, out);
+            store(z + (size_t)i * (size_t)outp + o, b ? out[0] + load(b + o) : out[0]);
+        }
+}
+
+int pt_tree_cover(int leaves, int lp, int rp, pt_tree_part *parts)
+{
+    const int top = pt_tree_levels(leaves);
+    int n = 0;
+    for (int j = lp; j < rp;) {
+        int h = 0;
+        while (h < top && j % (2 << h) == 0 && (j + (2 << h) < leaves ? j + (2 << h) : leaves) <= rp)
+            h++;
+        parts[n++] = (pt_tree_part){.lo = j, .level = h, .z = NULL};
+        j += 1 << h;
+    }
+    return n;
+}
+
+/* Node (lo, level) of rows [row0, row0 + n) into z, from the first part
+ * found top-down; scratch holds one more (n, outp) block per level below. */
+static void combine_node(int leaves, int lo, int level, const pt_tree_part *parts, int n_parts,
+                         size_t row0, int n, int outp, float *z, float *scratch)
+{
+    const size_t count = (size_t)n * (size_t)outp;
+    for (int p = 0; p < n_parts; p++)
+        if (parts[p].lo == lo && parts[p].level == level) {
+            memcpy(z, parts[p].z + row0 * (size_t)outp, count * sizeof(float));
+            return;
+        }
+    if (level == 0) { /* no part holds this leaf: a caller's bug, made loud */
+        for (size_t j = 0; j < count; j++)
+            z[j] = NAN;
+        return;
+    }
+    const int mid = lo + (1 << (level - 1));
+    combine_node(leaves, lo, level - 1, parts, n_parts, row0, n, outp, z, scratch);
+    if (mid >= leaves)
+        return;
+    combine_node(leaves, mid, level - 1, parts, n_parts, row0, n, outp, scratch, scratch + count);
+    for (size_t j = 0; j < count; j += PT_LANES)
+        store(z + j, load(z + j) + load(scratch + j));
+}
+
+void pt_tree_combine(int in, const pt_tree_part *parts, int n_parts, size_t row0, int n, int outp,
+                     const float *b, float *z, float *scratch)
+{
+    const int leaves = pt_leaf_count(in);
+    combine_node(leaves, 0, pt_tree_levels(leaves), parts, n_parts, row0, n, outp, z, scratch);
+    for (int i = 0; i < n; i++)
+        for (int o = 0; o < outp; o += PT_LANES) {
+            float *zi = z + (size_t)i * (size_t)outp + o;
+            store(zi, load(zi) + load(b + o));
+        }
 }
 
 /* Inputs per register block of the weight gradient (same reasoning). */

@@ -1,15 +1,24 @@
 /* train.c: the training step, top to bottom. A mini-batch of B samples goes
- *   1. per shard (threads take whole shards):
- *        uint8 rows (one copy, in the dataset) -> float rows (pt_gather_u8)
- *        -> forward through every layer -> output loss and dLoss/dz
- *        -> backward: dZ of every layer below (the deltas), no weight gradients
+ *   1. per worker (a contiguous range of first-layer inputs, its "leaves"):
+ *        uint8 columns of the B rows -> float tile (pt_gather_u8_cols)
+ *        -> partial pre-activations of the first layer over those inputs,
+ *           as whole nodes of the fixed summation tree (pt_kernels.h)
  *   -> barrier ->
- *   2. per parameter range (threads take contiguous ranges of weight rows):
+ *   2. per shard (threads take whole shards of samples):
+ *        tree nodes of its rows -> first-layer z -> forward through the rest
+ *        -> output loss and dLoss/dz -> backward: the deltas dZ of every
+ *           layer, no weight gradients
+ *   -> barrier ->
+ *   3. per worker (the same first-layer rows, and a share of the rest):
  *        gradient = sum over all B samples, in sample order, of input x delta
  *        -> / B -> optimiser update of the same range
- *   -> barrier -> next step.
- * pt_train.h explains why the result does not depend on the thread count.
- * Nothing here parses, prints or writes files. */
+ *        -> step 1 of the next batch, at once: it reads only this worker's
+ *           own rows, so no barrier is needed between.
+ * The first layer's weights never leave the core that owns them: the
+ * forward pass sends partial sums between cores (B x 16 floats per node)
+ * instead of the weights (in x 16 floats), and that is what lets two cores
+ * scale. pt_train.h explains why the result does not depend on the thread
+ * count. Nothing here parses, prints or writes files. */
 #include "pt_train.h"
 
 #include <math.h>
@@ -22,16 +31,20 @@
 /* Samples per evaluation chunk: a fixed split, so evaluation sums too are
  * independent of the thread count. */
 enum { EVAL_ROWS = 64 };
-/* Weight rows per update unit: the kernel's register block. A thread's
- * share of the update is a contiguous run of units, and each unit starts
- * on a cache line of the gradient (rows are outp floats, a multiple of 16). */
-enum { UNIT_ROWS = 8 };
+/* Weight rows per update unit: a first-layer unit is one leaf of the
+ * summation tree, so a worker's units are also its leaves. A worker's share
+ * of the update is a contiguous run of units, and each unit starts on a
+ * cache line of the gradient (rows are outp floats, a multiple of 16). */
+enum { UNIT_ROWS = PT_LEAF_ROWS };
+/* Samples per tile of converted first-layer inputs: a worker converts its
+ * columns of TILE_ROWS samples at a time, and keeps them from step 1 to
+ * step 3 when the batch fits in one tile. */
+enum { TILE_ROWS = 64 };
 
 /* Activations and deltas of a set of samples, one row per sample. The
  * trainer keeps one set for the whole batch (shards write their rows, the
- * update reads every row), without x; each thread keeps one with x for its
- * shard's converted inputs and for evaluation. The float inputs never leave
- * their thread: the first layer's weight gradient reads the uint8 rows. */
+ * gradients read every row), without x; each thread keeps one with x for
+ * evaluation and a scratch for combining tree nodes. */
 typedef struct pt_work {
     int rows;
     float *x;                      /* (rows, dim) converted inputs; NULL in the batch set */
@@ -40,18 +53,33 @@ typedef struct pt_work {
     float *z[PT_MAX_LAYERS];       /* (rows, outp) pre-activations per layer */
     float *a[PT_MAX_LAYERS];       /* (rows, outp) activations (hidden layers) */
     float *dz[PT_MAX_LAYERS];      /* (rows, outp) dLoss/dz per layer */
+    float *scratch;                /* (levels, rows, outp) for pt_tree_combine */
 } pt_work;
 
-/* A range of one layer's parameters that one thread updates: weight rows
+/* A range of one layer's parameters that one worker updates: weight rows
  * [k0, k1), or the biases when k0 < 0. */
 typedef struct pt_unit {
     int layer, k0, k1;
 } pt_unit;
 
+/* One worker's share of the parameters, fixed when the trainer is made;
+ * the OpenMP team runs the workers (one each when the team is complete). */
+typedef struct pt_worker {
+    int first, end;                /* its units */
+    size_t plo, phi;               /* their flat parameter range */
+    int lp, rp;                    /* its first-layer leaves */
+    pt_tree_part parts[2 * PT_TREE_MAX_LEVELS];
+    int n_parts;                   /* the tree nodes covering [lp, rp) */
+    float *nodes;                  /* (n_parts, batch, outp) their values for the batch */
+    float *tile;                   /* (TILE_ROWS, its columns) converted inputs */
+    const uint8_t **src;           /* (batch) data set rows of the batch it works on */
+    int tile_rows;                 /* rows of the current batch still in tile (0 if none) */
+} pt_worker;
+
 /* Per-thread clocks, each on its own cache lines. */
 typedef struct pt_clock {
-    double shards, grads, update, wait;
-    char pad[64 - 4 * sizeof(double)];
+    double partials, shards, grads, update, wait;
+    char pad[64 - 5 * sizeof(double)];
 } pt_clock;
 
 struct pt_trainer {
@@ -66,9 +94,12 @@ struct pt_trainer {
     float *wback[PT_MAX_LAYERS];   /* (out, in padded) weights of layers >= 1 as pt_dense_backward_x reads them */
     pt_unit *units;                /* in parameter order: layer 0 rows, layer 0 biases, layer 1 rows, ... */
     int n_units;
+    pt_worker *workers;            /* (n_threads) */
+    pt_tree_part *parts;           /* every worker's nodes: together, the whole first-layer tree */
+    int n_parts;
     double *shard_loss;            /* (max_shards) */
     long *shard_correct;
-    pt_work **own;                 /* (n_threads) per-thread buffers: a shard's inputs, evaluation */
+    pt_work **own;                 /* (n_threads) per-thread buffers: evaluation, combining */
     pt_clock *clock;               /* (n_threads) */
     long step;                     /* updates applied */
     long chunk_cap;
@@ -86,6 +117,7 @@ static void work_free(pt_work *w)
     pt_free(w->x);
     free(w->src);
     pt_free(w->y);
+    pt_free(w->scratch);
     for (int l = 0; l < PT_MAX_LAYERS; l++) {
         pt_free(w->z[l]);
         pt_free(w->a[l]);
@@ -94,13 +126,26 @@ static void work_free(pt_work *w)
     free(w);
 }
 
+/* The tree's levels for the first layer of m. */
+static int tree_levels(const pt_model *m)
+{
+    return pt_tree_levels(pt_leaf_count(m->layer[0].in));
+}
+
+/* dim == 0: the batch set (no inputs, no scratch). */
 static pt_work *work_create(const pt_model *m, int dim, int rows)
 {
     pt_work *w = calloc(1, sizeof *w);
     if (!w)
         return NULL;
     w->rows = rows;
-    int ok = dim == 0 || (w->x = pt_alloc((size_t)rows * (size_t)dim * sizeof(float))) != NULL;
+    int ok = 1;
+    if (dim > 0) {
+        size_t levels = (size_t)tree_levels(m) + 1;
+        ok &= (w->x = pt_alloc((size_t)rows * (size_t)dim * sizeof(float))) != NULL;
+        ok &= (w->scratch = pt_alloc(levels * (size_t)rows * (size_t)m->layer[0].outp *
+                                     sizeof(float))) != NULL;
+    }
     ok &= (w->src = malloc((size_t)rows * sizeof *w->src)) != NULL;
     ok &= (w->y = pt_alloc((size_t)rows)) != NULL;
     for (int l = 0; l < m->n_layers; l++) {
@@ -116,10 +161,10 @@ static pt_work *work_create(const pt_model *m, int dim, int rows)
     return w;
 }
 
-/* Rows [lo, lo + n) of w, as a set of their own, with the inputs x. */
-static pt_work work_view(const pt_model *m, const pt_work *w, int lo, int n, float *x)
+/* Rows [lo, lo + n) of w, as a set of their own. */
+static pt_work work_view(const pt_model *m, const pt_work *w, int lo, int n)
 {
-    pt_work v = {.rows = n, .x = x, .src = w->src + lo, .y = w->y + lo};
+    pt_work v = {.rows = n, .src = w->src + lo, .y = w->y + lo};
     for (int l = 0; l < m->n_layers; l++) {
         size_t off = (size_t)lo * (size_t)m->layer[l].outp;
         v.z[l] = w->z[l] + off;
@@ -129,28 +174,33 @@ static pt_work work_view(const pt_model *m, const pt_work *w, int lo, int n, flo
     return v;
 }
 
-/* ---- one shard: forward, loss, deltas -------------------------------------- */
+/* ---- forward, loss, deltas ----------------------------------------------- */
 
-static void shard_forward(const pt_model *m, const pt_dataset *d, const pt_input_map *map,
-                          const int *idx, int n, pt_work *w)
+/* The forward pass from the first layer's pre-activations in w->z[0] on. */
+static void forward_rest(const pt_model *m, int n, pt_work *w)
 {
+    for (int l = 0; l + 1 < m->n_layers; l++) {
+        const pt_layer *L = &m->layer[l], *N = &m->layer[l + 1];
+        pt_activations[m->act].forward((size_t)n * (size_t)L->outp, w->z[l], w->a[l]);
+        pt_dense_forward(n, N->in, L->outp, N->outp, w->a[l], m->params + N->off_w,
+                         m->params + N->off_b, w->z[l + 1]);
+    }
+}
+
+/* The whole forward pass of samples idx[0..n) in one thread: inputs
+ * converted into w->x, the first layer summed by the full tree. */
+static void forward_all(const pt_model *m, const pt_dataset *d, const pt_input_map *map,
+                        const int *idx, int n, pt_work *w)
+{
+    const pt_layer *L = &m->layer[0];
     pt_gather_u8(n, d->dim, d->x, idx, map->scale, map->shift, w->x);
     for (int i = 0; i < n; i++) {
         w->src[i] = d->x + (size_t)idx[i] * (size_t)d->dim;
         w->y[i] = d->y[idx[i]];
     }
-    const float *in = w->x;
-    int lda = d->dim;
-    for (int l = 0; l < m->n_layers; l++) {
-        const pt_layer *L = &m->layer[l];
-        pt_dense_forward(n, L->in, lda, L->outp, in, m->params + L->off_w, m->params + L->off_b,
-                         w->z[l]);
-        if (l + 1 < m->n_layers) {
-            pt_activations[m->act].forward((size_t)n * (size_t)L->outp, w->z[l], w->a[l]);
-            in = w->a[l];
-            lda = L->outp;
-        }
-    }
+    pt_dense_forward_tree(n, L->in, 0, tree_levels(m), d->dim, L->outp, w->x, m->params + L->off_w,
+                          m->params + L->off_b, w->z[0]);
+    forward_rest(m, n, w);
 }
 
 /* Loss of the forward pass in w and dLoss/dz of every layer, into w->dz.
@@ -171,18 +221,18 @@ static double shard_deltas(const pt_model *m, float *const *wback, int n, pt_wor
     return loss;
 }
 
-/* Samples per tile of reconverted first-layer inputs (see units_gradient). */
-enum { TILE_ROWS = EVAL_ROWS };
+/* ---- gradients ----------------------------------------------------------- */
 
 /* The gradient of units[first..end), summed over the n samples of w and
  * written to grad at their places in the flat parameter layout. A run of
- * first-layer weight rows reads its inputs from the uint8 rows again,
- * converted TILE_ROWS samples at a time and only in the columns it owns,
- * into tile (TILE_ROWS x dim floats, private to the calling thread): the
- * float inputs of a shard never have to travel to another core. The tiles
- * continue each sum (accumulate), so the bits are those of one pass. */
+ * first-layer weight rows reads its inputs from the uint8 rows src, which
+ * it converts TILE_ROWS samples at a time and only in the columns it owns,
+ * into tile (TILE_ROWS x its columns, private to the worker), unless
+ * tile_rows == n says the tile already holds them all. The tiles continue
+ * each sum (accumulate), so the bits are those of one pass. */
 static void units_gradient(const pt_model *m, const pt_input_map *map, const pt_work *w, int n,
-                           const pt_unit *units, int first, int end, float *tile, float *grad)
+                           const uint8_t *const *src, const pt_unit *units, int first, int end,
+                           float *tile, int tile_rows, float *grad)
 {
     int run_end = first;
     while (run_end < end && units[run_end].layer == 0 && units[run_end].k0 >= 0)
@@ -192,7 +242,8 @@ static void units_gradient(const pt_model *m, const pt_input_map *map, const pt_
         const int kb = units[first].k0, cols = units[run_end - 1].k1 - kb;
         for (int i0 = 0; i0 < n; i0 += TILE_ROWS) {
             const int cnt = n - i0 < TILE_ROWS ? n - i0 : TILE_ROWS;
-            pt_gather_u8_cols(cnt, w->src + i0, kb, cols, map->scale, map->shift, tile);
+            if (tile_rows != n)
+                pt_gather_u8_cols(cnt, src + i0, kb, cols, map->scale, map->shift, tile);
             for (int i = first; i < run_end; i++)
                 pt_dense_backward_w(cnt, units[i].k1 - units[i].k0, cols, L->outp,
                                     tile + (units[i].k0 - kb), w->dz[0] + (size_t)i0 * (size_t)L->outp,
@@ -319,9 +370,9 @@ double pt_shard_gradient(const pt_model *model, const pt_dataset *data, const pt
     if (w && tile && n_units > 0 && wback_alloc(model, wback) == 0) {
         refresh_wback(model, wback, units, 0, n_units);
         long correct = 0;
-        shard_forward(model, data, map, idx, n, w);
+        forward_all(model, data, map, idx, n, w);
         loss = shard_deltas(model, wback, n, w, &correct);
-        units_gradient(model, map, w, n, units, 0, n_units, tile, grad);
+        units_gradient(model, map, w, n, w->src, units, 0, n_units, tile, 0, grad);
     }
     pt_free(tile);
     free(units);
@@ -340,6 +391,96 @@ static void bind_thread(pt_trainer *t, int tid)
         if (!t->warning[0])
             snprintf(t->warning, sizeof t->warning, "%s", err.msg);
     }
+}
+
+/* Worker k of n's share: its units, their flat range, its leaves and the
+ * tree nodes that cover them. Needs t->units. */
+static void worker_plan(const pt_trainer *t, int k, int n, pt_worker *wk)
+{
+    const pt_model *m = t->model;
+    my_units(t, k, n, &wk->first, &wk->end);
+    wk->plo = wk->phi = 0;
+    if (wk->first < wk->end) {
+        size_t lo, hi;
+        unit_range(m, &t->units[wk->first], &wk->plo, &hi);
+        unit_range(m, &t->units[wk->end - 1], &lo, &wk->phi);
+    }
+    int i = wk->first;
+    wk->lp = wk->rp = 0;
+    if (i < wk->end && t->units[i].layer == 0 && t->units[i].k0 >= 0) {
+        wk->lp = t->units[i].k0 / PT_LEAF_ROWS;
+        while (i < wk->end && t->units[i].layer == 0 && t->units[i].k0 >= 0)
+            i++;
+        wk->rp = (t->units[i - 1].k1 + PT_LEAF_ROWS - 1) / PT_LEAF_ROWS;
+    }
+    wk->n_parts = pt_tree_cover(pt_leaf_count(m->layer[0].in), wk->lp, wk->rp, wk->parts);
+}
+
+/* The first-layer inputs (columns of the data) of the worker's leaves. */
+static int worker_cols(const pt_model *m, const pt_worker *wk)
+{
+    const int in = m->layer[0].in, end = wk->rp * PT_LEAF_ROWS < in ? wk->rp * PT_LEAF_ROWS : in;
+    return wk->lp < wk->rp ? end - wk->lp * PT_LEAF_ROWS : 0;
+}
+
+/* Worker buffers, allocated (and first touched) by the thread that runs it. */
+static int worker_alloc(pt_trainer *t, pt_worker *wk)
+{
+    const pt_layer *L = &t->model->layer[0];
+    const int cols = worker_cols(t->model, wk);
+    size_t node = (size_t)t->batch * (size_t)L->outp;
+    wk->nodes = pt_alloc((size_t)wk->n_parts * node * sizeof(float));
+    wk->tile = pt_alloc((size_t)TILE_ROWS * (size_t)(cols > 0 ? cols : 1) * sizeof(float));
+    wk->src = calloc((size_t)t->batch, sizeof *wk->src);
+    for (int p = 0; p < wk->n_parts && wk->nodes; p++)
+        wk->parts[p].z = wk->nodes + (size_t)p * node;
+    return wk->nodes && wk->tile && wk->src ? 0 : -1;
+}
+
+static void worker_free(pt_worker *wk)
+{
+    pt_free(wk->nodes);
+    pt_free(wk->tile);
+    free(wk->src);
+}
+
+/* Step 1 for worker wk: the tree nodes of its leaves for samples idx[0..n). */
+static void worker_partials(const pt_trainer *t, pt_worker *wk, const int *idx, int n)
+{
+    const pt_model *m = t->model;
+    const pt_layer *L = &m->layer[0];
+    const pt_dataset *d = t->data;
+    for (int i = 0; i < n; i++)
+        wk->src[i] = d->x + (size_t)idx[i] * (size_t)d->dim;
+    wk->tile_rows = 0;
+    if (wk->lp == wk->rp)
+        return;
+    const int kb = wk->lp * PT_LEAF_ROWS, cols = worker_cols(m, wk);
+    for (int i0 = 0; i0 < n; i0 += TILE_ROWS) {
+        const int cnt = n - i0 < TILE_ROWS ? n - i0 : TILE_ROWS;
+        pt_gather_u8_cols(cnt, wk->src + i0, kb, cols, t->map.scale, t->map.shift, wk->tile);
+        for (int p = 0; p < wk->n_parts; p++) {
+            const int k0 = wk->parts[p].lo * PT_LEAF_ROWS;
+            pt_dense_forward_tree(cnt, L->in, wk->parts[p].lo, wk->parts[p].level, cols, L->outp,
+                                  wk->tile + (k0 - kb), m->params + L->off_w + (size_t)k0 * (size_t)L->outp,
+                                  NULL, (float *)wk->parts[p].z + (size_t)i0 * (size_t)L->outp);
+        }
+    }
+    wk->tile_rows = n <= TILE_ROWS ? n : 0;
+}
+
+/* Step 2 for one shard: rows [lo, lo + n) of the batch, samples idx[0..n). */
+static double shard_step(const pt_trainer *t, int lo, int n, const int *idx, pt_work *own, long *right)
+{
+    const pt_model *m = t->model;
+    const pt_layer *L = &m->layer[0];
+    pt_work v = work_view(m, t->rows, lo, n);
+    for (int i = 0; i < n; i++)
+        v.y[i] = t->data->y[idx[i]];
+    pt_tree_combine(L->in, t->parts, t->n_parts, (size_t)lo, n, L->outp, m->params + L->off_b, v.z[0],
+                    own->scratch);
+    forward_rest(m, n, &v);
+    return shard_deltas(m, t->wback, n, &v, right);
 }
 
 pt_trainer *pt_trainer_create(pt_model *model, pt_optim *optim, const pt_dataset *data,
@@ -362,6 +503,10 @@ pt_trainer *pt_trainer_create(pt_model *model, pt_optim *optim, const pt_dataset
                 n_threads);
         return NULL;
     }
+    if (tree_levels(model) > PT_TREE_MAX_LEVELS) {
+        pt_fail(err, "%d inputs are more than the summation tree holds", model->layer[0].in);
+        return NULL;
+    }
     pt_trainer *t = calloc(1, sizeof *t);
     if (!t) {
         pt_fail(err, "out of memory");
@@ -379,30 +524,34 @@ pt_trainer *pt_trainer_create(pt_model *model, pt_optim *optim, const pt_dataset
     t->n_units = make_units(model, &t->units);
     t->rows = work_create(model, 0, batch);
     t->grad = pt_alloc(model->n_params * sizeof(float));
+    t->workers = calloc((size_t)n_threads, sizeof *t->workers);
+    t->parts = calloc((size_t)n_threads * 2 * PT_TREE_MAX_LEVELS, sizeof *t->parts);
     t->shard_loss = calloc((size_t)t->max_shards, sizeof *t->shard_loss);
     t->shard_correct = calloc((size_t)t->max_shards, sizeof *t->shard_correct);
     t->own = calloc((size_t)n_threads, sizeof *t->own);
     t->clock = pt_alloc((size_t)n_threads * sizeof *t->clock);
-    if (t->n_units < 0 || !t->rows || !t->grad || wback_alloc(model, t->wback) || !t->shard_loss ||
-        !t->shard_correct || !t->own || !t->clock) {
+    if (t->n_units < 0 || !t->rows || !t->grad || wback_alloc(model, t->wback) || !t->workers ||
+        !t->parts || !t->shard_loss || !t->shard_correct || !t->own || !t->clock) {
         pt_trainer_free(t);
         pt_fail(err, "out of memory allocating the batch buffers (%d samples)", batch);
         return NULL;
     }
+    for (int k = 0; k < n_threads; k++)
+        worker_plan(t, k, n_threads, &t->workers[k]);
     /* First touch by the thread that will use each part under the schedules
-     * of the step: batch rows by shard, gradient ranges by updater. */
-    const int dim = data->dim;
+     * of the step: batch rows by shard, worker buffers and gradient ranges
+     * by the worker's thread. */
     int failed = 0;
 #pragma omp parallel num_threads(n_threads) reduction(| : failed)
     {
-        const int tid = omp_get_thread_num();
+        const int tid = omp_get_thread_num(), team = omp_get_num_threads();
         bind_thread(t, tid);
-        if (!(t->own[tid] = work_create(model, dim, t->shard > EVAL_ROWS ? t->shard : EVAL_ROWS)))
+        if (!(t->own[tid] = work_create(model, data->dim, t->shard > EVAL_ROWS ? t->shard : EVAL_ROWS)))
             failed = 1;
 #pragma omp for schedule(static)
         for (int k = 0; k < t->max_shards; k++) {
             int lo = k * t->shard, cnt = batch - lo < t->shard ? batch - lo : t->shard;
-            pt_work v = work_view(model, t->rows, lo, cnt, NULL);
+            pt_work v = work_view(model, t->rows, lo, cnt);
             for (int l = 0; l < model->n_layers; l++) {
                 size_t bytes = (size_t)cnt * (size_t)model->layer[l].outp * sizeof(float);
                 memset(v.z[l], 0, bytes);
@@ -410,12 +559,11 @@ pt_trainer *pt_trainer_create(pt_model *model, pt_optim *optim, const pt_dataset
                 memset(v.dz[l], 0, bytes);
             }
         }
-        int first, end;
-        my_units(t, tid, omp_get_num_threads(), &first, &end);
-        for (int i = first; i < end; i++) {
-            size_t lo, hi;
-            unit_range(model, &t->units[i], &lo, &hi);
-            memset(t->grad + lo, 0, (hi - lo) * sizeof(float));
+        for (int k = tid; k < n_threads; k += team) {
+            pt_worker *wk = &t->workers[k];
+            if (worker_alloc(t, wk))
+                failed = 1;
+            memset(t->grad + wk->plo, 0, (wk->phi - wk->plo) * sizeof(float));
         }
     }
     for (int i = 0; i < n_threads; i++)
@@ -426,6 +574,9 @@ pt_trainer *pt_trainer_create(pt_model *model, pt_optim *optim, const pt_dataset
         pt_fail(err, "out of memory allocating per-thread buffers");
         return NULL;
     }
+    for (int k = 0; k < n_threads; k++)
+        for (int p = 0; p < t->workers[k].n_parts; p++)
+            t->parts[t->n_parts++] = t->workers[k].parts[p];
     return t;
 }
 
@@ -440,6 +591,11 @@ void pt_trainer_free(pt_trainer *t)
     if (t->own)
         for (int i = 0; i < t->n_threads; i++)
             work_free(t->own[i]);
+    if (t->workers)
+        for (int i = 0; i < t->n_threads; i++)
+            worker_free(&t->workers[i]);
+    free(t->workers);
+    free(t->parts);
     free(t->own);
     work_free(t->rows);
     pt_free(t->grad);
@@ -486,45 +642,47 @@ int pt_trainer_pass(pt_trainer *t, const int *order, long n, pt_pass_stats *stat
 
 #pragma omp parallel num_threads(t->n_threads)
     {
-        const int tid = omp_get_thread_num();
+        const int tid = omp_get_thread_num(), n_team = omp_get_num_threads();
         bind_thread(t, tid);
-        int first, end;
-        my_units(t, tid, omp_get_num_threads(), &first, &end);
-        size_t plo = 0, phi = 0; /* the flat range of my units: they are consecutive */
-        if (first < end) {
-            size_t lo, hi;
-            unit_range(m, &t->units[first], &plo, &hi);
-            unit_range(m, &t->units[end - 1], &lo, &phi);
-        }
-        /* The weights may have changed since the last pass (a reload, a reinit). */
-        refresh_wback(m, t->wback, t->units, first, end);
         pt_clock *c = &t->clock[tid];
         *c = (pt_clock){0};
+        double t0 = omp_get_wtime();
+        /* My workers; one when the team is complete. The weights may have
+         * changed since the last pass (a reload, a reinit): refresh wback,
+         * then step 1 of the first batch. */
+        for (int k = tid; k < t->n_threads; k += n_team) {
+            pt_worker *wk = &t->workers[k];
+            refresh_wback(m, t->wback, t->units, wk->first, wk->end);
+            if (n_steps > 0)
+                worker_partials(t, wk, order, (int)(n < t->batch ? n : t->batch));
+        }
+        c->partials += omp_get_wtime() - t0;
 #pragma omp single
-        team = omp_get_num_threads(); /* its implied barrier also publishes wback */
+        team = n_team;
 
         for (long s = 0; s < n_steps; s++) {
             const long first_sample = s * t->batch;
             const int batch_n = (int)(n - first_sample < t->batch ? n - first_sample : t->batch);
             const int n_shards = (batch_n + t->shard - 1) / t->shard;
-            double t0 = omp_get_wtime();
-
-            /* 1. Each shard: forward, loss and deltas into its rows of the batch. */
-#pragma omp for schedule(static) nowait
-            for (int k = 0; k < n_shards; k++) {
-                int lo = k * t->shard, cnt = batch_n - lo < t->shard ? batch_n - lo : t->shard;
-                long right = 0;
-                pt_work v = work_view(m, t->rows, lo, cnt, t->own[tid]->x);
-                shard_forward(m, t->data, &t->map, order + first_sample + lo, cnt, &v);
-                t->shard_loss[k] = shard_deltas(m, t->wback, cnt, &v, &right);
-                t->shard_correct[k] = right;
-            }
             double t1 = omp_get_wtime();
 #pragma omp barrier
             double t2 = omp_get_wtime();
 
-            /* 2. Every thread reads the same shard losses in the same order,
-             * so all agree on divergence and leave the loop together. */
+            /* 2. Each shard: first-layer z from the tree nodes, the rest of
+             * the forward pass, loss and deltas into its rows of the batch. */
+#pragma omp for schedule(static) nowait
+            for (int k = 0; k < n_shards; k++) {
+                int lo = k * t->shard, cnt = batch_n - lo < t->shard ? batch_n - lo : t->shard;
+                long right = 0;
+                t->shard_loss[k] = shard_step(t, lo, cnt, order + first_sample + lo, t->own[tid], &right);
+                t->shard_correct[k] = right;
+            }
+            double t3 = omp_get_wtime();
+#pragma omp barrier
+            double t4 = omp_get_wtime();
+
+            /* Every thread reads the same shard losses in the same order, so
+             * all agree on divergence and leave the loop together. */
             double step_loss = 0.0;
             long step_correct = 0;
             for (int k = 0; k < n_shards; k++) {
@@ -537,24 +695,40 @@ int pt_trainer_pass(pt_trainer *t, const int *order, long n, pt_pass_stats *stat
                 break;
             }
 
-            /* 3. My parameters: their gradient over the whole batch, then the update. */
-            units_gradient(m, &t->map, t->rows, batch_n, t->units, first, end, t->own[tid]->x, t->grad);
-            const float inv = (float)(1.0 / batch_n);
-#pragma omp simd
-            for (size_t j = plo; j < phi; j++)
-                t->grad[j] *= inv;
-            double t3 = omp_get_wtime();
+            /* 3. My parameters: their gradient over the whole batch, the update;
+             * then step 1 of the next batch. */
             const long update = t->step + s + 1;
-            pt_optim_update(t->optim, m->params, plo, phi, t->grad + plo,
-                            pt_optim_lr(t->optim, update - 1), update);
-            refresh_wback(m, t->wback, t->units, first, end);
-            double t4 = omp_get_wtime();
-#pragma omp barrier
-            double t5 = omp_get_wtime();
-            c->shards += t1 - t0;
-            c->grads += t3 - t2;
-            c->update += t4 - t3;
-            c->wait += (t2 - t1) + (t5 - t4);
+            const double lr = pt_optim_lr(t->optim, update - 1);
+            const float inv = (float)(1.0 / batch_n);
+            double grads = 0.0, upd = 0.0, parts = 0.0;
+            const long next = first_sample + batch_n;
+            const int next_n = (int)(n - next < t->batch ? n - next : t->batch);
+            for (int k = tid; k < t->n_threads; k += n_team) {
+                pt_worker *wk = &t->workers[k];
+                double u0 = omp_get_wtime();
+                if (next_n > 0 && wk->lp < wk->rp) /* the next batch's columns, while we compute */
+                    pt_prefetch_u8_cols(next_n, t->data->x, order + next, t->data->dim, wk->lp * PT_LEAF_ROWS,
+                                        worker_cols(m, wk));
+                units_gradient(m, &t->map, t->rows, batch_n, wk->src, t->units, wk->first, wk->end,
+                               wk->tile, wk->tile_rows, t->grad);
+#pragma omp simd
+                for (size_t j = wk->plo; j < wk->phi; j++)
+                    t->grad[j] *= inv;
+                double u1 = omp_get_wtime();
+                pt_optim_update(t->optim, m->params, wk->plo, wk->phi, t->grad + wk->plo, lr, update);
+                refresh_wback(m, t->wback, t->units, wk->first, wk->end);
+                double u2 = omp_get_wtime();
+                if (next_n > 0)
+                    worker_partials(t, wk, order + next, next_n);
+                grads += u1 - u0;
+                upd += u2 - u1;
+                parts += omp_get_wtime() - u2;
+            }
+            c->shards += t3 - t2;
+            c->grads += grads;
+            c->update += upd;
+            c->partials += parts;
+            c->wait += (t2 - t1) + (t4 - t3);
 
             if (tid == 0) {
                 loss_sum += step_loss;
@@ -574,6 +748,7 @@ int pt_trainer_pass(pt_trainer *t, const int *order, long n, pt_pass_stats *stat
     stats->diverged = diverged;
     stats->seconds = omp_get_wtime() - start;
     for (int i = 0; i < team; i++) {
+        stats->partials += t->clock[i].partials / team;
         stats->shards += t->clock[i].shards / team;
         stats->grads += t->clock[i].grads / team;
         stats->update += t->clock[i].update / team;
@@ -612,7 +787,7 @@ void pt_trainer_evaluate(pt_trainer *t, const pt_dataset *data, const int *idx, 
             int cnt = (int)(n - lo < EVAL_ROWS ? n - lo : EVAL_ROWS);
             double l = 0.0;
             long right = 0;
-            shard_forward(m, data, &t->map, idx + lo, cnt, w);
+            forward_all(m, data, &t->map, idx + lo, cnt, w);
             pt_output_loss(m->out, cnt, last->out, last->outp, w->z[m->n_layers - 1], w->y, NULL, &l,
                            &right, pred ? pred + lo : NULL);
             t->chunk_loss[c] = l;
