@@ -48,7 +48,7 @@ enum { TILE_ROWS = 64 };
 typedef struct pt_work {
     int rows;
     float *x;                      /* (rows, dim) converted inputs; NULL in the batch set */
-    const uint8_t **src;           /* (rows) the data set row of each sample */
+    const uint8_t **src;           /* (rows) the data set row of each sample; NULL in the batch set */
     uint8_t *y;                    /* (rows) labels */
     float *z[PT_MAX_LAYERS];       /* (rows, outp) pre-activations per layer */
     float *a[PT_MAX_LAYERS];       /* (rows, outp) activations (hidden layers) */
@@ -76,6 +76,14 @@ typedef struct pt_worker {
     int tile_rows;                 /* rows of the current batch still in tile (0 if none) */
 } pt_worker;
 
+/* A shard's loss and correct count, on a cache line of its own: shards of
+ * different threads write theirs at the same time. */
+typedef struct pt_shard_result {
+    double loss;
+    long correct;
+    char pad[64 - sizeof(double) - sizeof(long)];
+} pt_shard_result;
+
 /* Per-thread clocks, each on its own cache lines. */
 typedef struct pt_clock {
     double partials, shards, grads, update, wait;
@@ -97,8 +105,7 @@ struct pt_trainer {
     pt_worker *workers;            /* (n_threads) */
     pt_tree_part *parts;           /* every worker's nodes: together, the whole first-layer tree */
     int n_parts;
-    double *shard_loss;            /* (max_shards) */
-    long *shard_correct;
+    pt_shard_result *result;       /* (max_shards) */
     pt_work **own;                 /* (n_threads) per-thread buffers: evaluation, combining */
     pt_clock *clock;               /* (n_threads) */
     long step;                     /* updates applied */
@@ -132,7 +139,7 @@ static int tree_levels(const pt_model *m)
     return pt_tree_levels(pt_leaf_count(m->layer[0].in));
 }
 
-/* dim == 0: the batch set (no inputs, no scratch). */
+/* dim == 0: the batch set (no inputs, rows or scratch: the workers hold those). */
 static pt_work *work_create(const pt_model *m, int dim, int rows)
 {
     pt_work *w = calloc(1, sizeof *w);
@@ -145,8 +152,8 @@ static pt_work *work_create(const pt_model *m, int dim, int rows)
         ok &= (w->x = pt_alloc((size_t)rows * (size_t)dim * sizeof(float))) != NULL;
         ok &= (w->scratch = pt_alloc(levels * (size_t)rows * (size_t)m->layer[0].outp *
                                      sizeof(float))) != NULL;
+        ok &= (w->src = malloc((size_t)rows * sizeof *w->src)) != NULL;
     }
-    ok &= (w->src = malloc((size_t)rows * sizeof *w->src)) != NULL;
     ok &= (w->y = pt_alloc((size_t)rows)) != NULL;
     for (int l = 0; l < m->n_layers; l++) {
         size_t bytes = (size_t)rows * (size_t)m->layer[l].outp * sizeof(float);
@@ -164,7 +171,7 @@ static pt_work *work_create(const pt_model *m, int dim, int rows)
 /* Rows [lo, lo + n) of w, as a set of their own. */
 static pt_work work_view(const pt_model *m, const pt_work *w, int lo, int n)
 {
-    pt_work v = {.rows = n, .src = w->src + lo, .y = w->y + lo};
+    pt_work v = {.rows = n, .y = w->y + lo};
     for (int l = 0; l < m->n_layers; l++) {
         size_t off = (size_t)lo * (size_t)m->layer[l].outp;
         v.z[l] = w->z[l] + off;
@@ -297,7 +304,9 @@ static int make_units(const pt_model *m, pt_unit **out)
 /* The work of unit u per sample: its rows (one for the biases) x outp. */
 static double unit_cost(const pt_model *m, const pt_unit *u)
 {
-    return (double)(u->k0 < 0 ? 1 : u->k1 - u->k0) * m->layer[u->layer].outp;
+    /* First-layer rows are also summed forward by their worker (step 1). */
+    const double passes = u->layer == 0 && u->k0 >= 0 ? 2.0 : 1.0;
+    return passes * (u->k0 < 0 ? 1 : u->k1 - u->k0) * m->layer[u->layer].outp;
 }
 
 /* The units thread tid of n_threads updates: a contiguous run holding about
@@ -526,12 +535,11 @@ pt_trainer *pt_trainer_create(pt_model *model, pt_optim *optim, const pt_dataset
     t->grad = pt_alloc(model->n_params * sizeof(float));
     t->workers = calloc((size_t)n_threads, sizeof *t->workers);
     t->parts = calloc((size_t)n_threads * 2 * PT_TREE_MAX_LEVELS, sizeof *t->parts);
-    t->shard_loss = calloc((size_t)t->max_shards, sizeof *t->shard_loss);
-    t->shard_correct = calloc((size_t)t->max_shards, sizeof *t->shard_correct);
+    t->result = pt_alloc((size_t)t->max_shards * sizeof *t->result);
     t->own = calloc((size_t)n_threads, sizeof *t->own);
     t->clock = pt_alloc((size_t)n_threads * sizeof *t->clock);
     if (t->n_units < 0 || !t->rows || !t->grad || wback_alloc(model, t->wback) || !t->workers ||
-        !t->parts || !t->shard_loss || !t->shard_correct || !t->own || !t->clock) {
+        !t->parts || !t->result || !t->own || !t->clock) {
         pt_trainer_free(t);
         pt_fail(err, "out of memory allocating the batch buffers (%d samples)", batch);
         return NULL;
@@ -602,8 +610,7 @@ void pt_trainer_free(pt_trainer *t)
     wback_free(t->wback);
     free(t->units);
     pt_free(t->clock);
-    free(t->shard_loss);
-    free(t->shard_correct);
+    pt_free(t->result);
     free(t->chunk_loss);
     free(t->chunk_correct);
     free(t);
@@ -674,8 +681,8 @@ int pt_trainer_pass(pt_trainer *t, const int *order, long n, pt_pass_stats *stat
             for (int k = 0; k < n_shards; k++) {
                 int lo = k * t->shard, cnt = batch_n - lo < t->shard ? batch_n - lo : t->shard;
                 long right = 0;
-                t->shard_loss[k] = shard_step(t, lo, cnt, order + first_sample + lo, t->own[tid], &right);
-                t->shard_correct[k] = right;
+                t->result[k].loss = shard_step(t, lo, cnt, order + first_sample + lo, t->own[tid], &right);
+                t->result[k].correct = right;
             }
             double t3 = omp_get_wtime();
 #pragma omp barrier
@@ -686,8 +693,8 @@ int pt_trainer_pass(pt_trainer *t, const int *order, long n, pt_pass_stats *stat
             double step_loss = 0.0;
             long step_correct = 0;
             for (int k = 0; k < n_shards; k++) {
-                step_loss += t->shard_loss[k];
-                step_correct += t->shard_correct[k];
+                step_loss += t->result[k].loss;
+                step_correct += t->result[k].correct;
             }
             if (!isfinite(step_loss)) {
                 if (tid == 0)

@@ -318,6 +318,180 @@ static void test_backward_w_split_is_bitwise(void **state)
     pt_free(split);
 }
 
+/* ---- the first layer's summation tree --------------------------------------------- */
+
+/* Covers worked out by hand for 49 leaves (the 784 MNIST inputs): node
+ * (lo, h) holds leaves [lo, lo + 2^h) clipped to 49, and must start on a
+ * multiple of 2^h. */
+static void test_tree_cover_hand(void **state)
+{
+    (void)state;
+    static const struct {
+        int lp, rp, n, lo[4], level[4];
+    } cases[] = {
+        {0, 49, 1, {0}, {6}},                 /* the root */
+        {0, 24, 2, {0, 16}, {4, 3}},          /* [0,16) + [16,24) */
+        {24, 49, 2, {24, 32}, {3, 5}},        /* [24,32) + [32,64) clipped to 49 */
+        {3, 9, 3, {3, 4, 8}, {0, 2, 0}},      /* 4 is aligned to 4, not to 8 */
+        {5, 5, 0, {0}, {0}},                  /* nothing to cover */
+    };
+    assert_int_equal(pt_tree_levels(49), 6);
+    assert_int_equal(pt_tree_levels(1), 0);
+    assert_int_equal(pt_tree_levels(64), 6);
+    assert_int_equal(pt_tree_levels(65), 7);
+    for (size_t c = 0; c < PT_ARRAY_LEN(cases); c++) {
+        pt_tree_part parts[2 * PT_TREE_MAX_LEVELS];
+        int n = pt_tree_cover(49, cases[c].lp, cases[c].rp, parts);
+        assert_int_equal(n, cases[c].n);
+        for (int i = 0; i < n; i++) {
+            assert_int_equal(parts[i].lo, cases[c].lo[i]);
+            assert_int_equal(parts[i].level, cases[c].level[i]);
+        }
+    }
+    /* The last leaf alone is node (48, h) for any h: the cover takes a
+     * level >= 4, the largest, as a top-down walk from the root meets it. */
+    pt_tree_part last[2 * PT_TREE_MAX_LEVELS];
+    assert_int_equal(pt_tree_cover(49, 48, 49, last), 1);
+    assert_int_equal(last[0].lo, 48);
+    assert_true(last[0].level >= 4);
+}
+
+/* The shape of the sum, by hand. Leaf j's first weight row holds L_j in
+ * every lane, its other rows zero, inputs all one: each leaf sums exactly
+ * to L_j. With L = {1e8, 1, -1e8, 1, 2} (1e8 is a float; 1e8 + 1 rounds to
+ * 1e8) and b = 0.5:
+ *   tree:          (((L0 + L1) + (L2 + L3)) + L4) + b = (1e8 - 1e8) + 2 + 0.5 = 2.5
+ *   left to right, from b as pt_dense_forward sums:
+ *                  0.5 + 1e8 rounds to 1e8, + 1 rounds to 1e8, - 1e8 = 0, + 1 + 2 = 3
+ * The fifth leaf has a single input (in = 65). Every split of the leaves
+ * into two ranges, combined, must give 2.5 too. */
+static void test_tree_order_hand(void **state)
+{
+    (void)state;
+    enum { N = 9, IN = 65, OUTP = 16 };
+    static const float leaf[5] = {1e8f, 1.0f, -1e8f, 1.0f, 2.0f};
+    float *a = falloc(N * IN), *wt = falloc(IN * OUTP), *b = falloc(OUTP), *z = falloc(N * OUTP);
+    float *nodes = falloc(2 * PT_TREE_MAX_LEVELS * N * OUTP), *scratch = falloc(8 * N * OUTP);
+    fill(a, N * IN, 1.0f);
+    fill(b, OUTP, 0.5f);
+    for (int j = 0; j < 5; j++)
+        fill(wt + (size_t)j * PT_LEAF_ROWS * OUTP, OUTP, leaf[j]);
+    fill(z, N * OUTP, GARBAGE);
+    pt_dense_forward_tree(N, IN, 0, pt_tree_levels(5), IN, OUTP, a, wt, b, z);
+    for (int i = 0; i < N * OUTP; i++)
+        assert_true(z[i] == 2.5f);
+    pt_dense_forward(N, IN, IN, OUTP, a, wt, b, z); /* left to right: the order shows */
+    assert_true(z[0] == 3.0f);
+    for (int cut = 0; cut <= 5; cut++) {
+        pt_tree_part parts[4 * PT_TREE_MAX_LEVELS];
+        int n = pt_tree_cover(5, 0, cut, parts);
+        n += pt_tree_cover(5, cut, 5, parts + n);
+        for (int p = 0; p < n; p++) {
+            float *node = nodes + (size_t)p * N * OUTP;
+            const int k0 = parts[p].lo * PT_LEAF_ROWS;
+            pt_dense_forward_tree(N, IN, parts[p].lo, parts[p].level, IN, OUTP, a + k0,
+                                  wt + (size_t)k0 * OUTP, NULL, node);
+            parts[p].z = node;
+        }
+        fill(z, N * OUTP, GARBAGE);
+        pt_tree_combine(IN, parts, n, 0, N, OUTP, b, z, scratch);
+        for (int i = 0; i < N * OUTP; i++)
+            if (z[i] != 2.5f)
+                fail_msg("cut at leaf %d: z[%d] = %g, want 2.5", cut, i, (double)z[i]);
+    }
+    pt_free(a);
+    pt_free(wt);
+    pt_free(b);
+    pt_free(z);
+    pt_free(nodes);
+    pt_free(scratch);
+}
+
+/* What the training step relies on: workers that each hold only their own
+ * columns compute the nodes covering their leaves, shards combine any rows
+ * of them, and the bits equal the whole tree in one call, for any cut of
+ * the leaves (empty ranges too). Random data, so the order matters (shown
+ * against the left-to-right kernel), and the whole tree is checked against
+ * a double-precision sum. */
+static void test_tree_split_is_bitwise(void **state)
+{
+    (void)state;
+    pt_rng r;
+    pt_rng_seed(&r, 13, PT_STREAM_SWEEP);
+    const int ins[] = {100, 784}, ns[] = {13, 64};
+    for (size_t ii = 0; ii < PT_ARRAY_LEN(ins); ii++)
+        for (size_t ni = 0; ni < PT_ARRAY_LEN(ns); ni++) {
+            const int in = ins[ii], n = ns[ni], outp = 32, leaves = pt_leaf_count(in);
+            const int top = pt_tree_levels(leaves);
+            float *a = falloc((size_t)n * in), *wt = falloc((size_t)in * outp), *b = falloc(outp);
+            float *whole = falloc((size_t)n * outp), *z = falloc((size_t)n * outp);
+            float *cols = falloc((size_t)n * in), *scratch = falloc((size_t)(top + 1) * n * outp);
+            float *nodes = falloc((size_t)4 * 2 * PT_TREE_MAX_LEVELS * n * outp);
+            for (int i = 0; i < n * in; i++)
+                a[i] = (float)pt_rng_uniform(&r);
+            for (int i = 0; i < in * outp; i++)
+                wt[i] = (float)pt_rng_uniform(&r) - 0.5f;
+            for (int o = 0; o < outp; o++)
+                b[o] = (float)pt_rng_uniform(&r) - 0.5f;
+            pt_dense_forward_tree(n, in, 0, top, in, outp, a, wt, b, whole);
+            for (int i = 0; i < n; i++)
+                for (int o = 0; o < outp; o++) {
+                    double s = b[o];
+                    for (int k = 0; k < in; k++)
+                        s += (double)a[i * in + k] * wt[k * outp + o];
+                    near(whole[i * outp + o], s, 1e-5 * in, 1e-6, "tree sum vs double");
+                }
+            pt_dense_forward(n, in, in, outp, a, wt, b, z);
+            assert_true(memcmp(z, whole, (size_t)n * outp * sizeof(float)) != 0);
+
+            /* cut lists: whole, halves, uneven thirds, an empty range, single leaves */
+            const int cuts[][5] = {{0, leaves, leaves, leaves, leaves},
+                                   {0, leaves / 2, leaves, leaves, leaves},
+                                   {0, 1, leaves / 3, leaves - 1, leaves},
+                                   {0, 3, 3, leaves, leaves},
+                                   {0, leaves - 2, leaves - 1, leaves, leaves}};
+            for (size_t c = 0; c < PT_ARRAY_LEN(cuts); c++) {
+                pt_tree_part parts[4 * 2 * PT_TREE_MAX_LEVELS];
+                int n_parts = 0;
+                for (int w = 0; w < 4; w++) {
+                    const int lp = cuts[c][w], rp = cuts[c][w + 1];
+                    const int kb = lp * PT_LEAF_ROWS, ke = rp * PT_LEAF_ROWS < in ? rp * PT_LEAF_ROWS : in;
+                    if (lp >= rp)
+                        continue;
+                    /* this worker's columns only, packed: it never sees the others */
+                    for (int i = 0; i < n; i++)
+                        memcpy(cols + (size_t)i * (ke - kb), a + (size_t)i * in + kb,
+                               (size_t)(ke - kb) * sizeof(float));
+                    int got = pt_tree_cover(leaves, lp, rp, parts + n_parts);
+                    for (int p = n_parts; p < n_parts + got; p++) {
+                        float *node = nodes + (size_t)p * n * outp;
+                        const int k0 = parts[p].lo * PT_LEAF_ROWS;
+                        fill(node, (size_t)n * outp, GARBAGE);
+                        pt_dense_forward_tree(n, in, parts[p].lo, parts[p].level, ke - kb, outp,
+                                              cols + (k0 - kb), wt + (size_t)k0 * outp, NULL, node);
+                        parts[p].z = node;
+                    }
+                    n_parts += got;
+                }
+                fill(z, (size_t)n * outp, GARBAGE);
+                const int rows1 = n / 3; /* two shards of rows */
+                pt_tree_combine(in, parts, n_parts, 0, rows1, outp, b, z, scratch);
+                pt_tree_combine(in, parts, n_parts, (size_t)rows1, n - rows1, outp, b,
+                                z + (size_t)rows1 * outp, scratch);
+                if (memcmp(z, whole, (size_t)n * outp * sizeof(float)) != 0)
+                    fail_msg("in=%d n=%d cut list %zu: combined nodes differ from the whole tree", in, n, c);
+            }
+            pt_free(a);
+            pt_free(wt);
+            pt_free(b);
+            pt_free(whole);
+            pt_free(z);
+            pt_free(cols);
+            pt_free(scratch);
+            pt_free(nodes);
+        }
+}
+
 static void test_gather(void **state)
 {
     (void)state;
@@ -1208,6 +1382,9 @@ int main(void)
         cmocka_unit_test(test_dense_backward_x_hand),
         cmocka_unit_test(test_backward_w_split_is_bitwise),
         cmocka_unit_test(test_dense_exact_vs_naive),
+        cmocka_unit_test(test_tree_cover_hand),
+        cmocka_unit_test(test_tree_order_hand),
+        cmocka_unit_test(test_tree_split_is_bitwise),
         cmocka_unit_test(test_gather),
         cmocka_unit_test(test_output_softmax_hand),
         cmocka_unit_test(test_output_softmax_extreme),
