@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "pt_cli.h"
+#include "pt_kernels.h"
 #include "pt_optim.h"
 #include "pt_placement.h"
 #include "pt_results.h"
@@ -138,8 +139,8 @@ static int measure(pt_setup *su, const pt_config *cfg, pt_optim *opt, const int 
 }
 
 static int write_outputs(const char *dir, const pt_config *cfg, const scale_opts *o,
-                         sample (*runs)[MAX_COUNTS], int shards, int n_pus, int all_identical,
-                         pt_err *err)
+                         sample (*runs)[MAX_COUNTS], int shards, int leaves, int n_pus,
+                         int all_identical, pt_err *err)
 {
     char path[PT_PATH_MAX + 32];
     snprintf(path, sizeof path, "%s/config.ini", dir);
@@ -203,12 +204,13 @@ static int write_outputs(const char *dir, const pt_config *cfg, const scale_opts
     if (pt_atomic_commit(f, tmp, path, err))
         return -1;
 
-    /* The model: the step's two parallel phases, as measured at 1 thread,
+    /* The model: the step's parallel phases, as measured at 1 thread,
      * divided among the cores each can use (the shard phase at most one
-     * core per shard; the gradient+update phase splits into about a hundred
-     * row ranges, so no cap below 64), plus a per-step overhead (barriers,
-     * cache lines crossing cores) taken from the largest measured count
-     * that still has a core per thread and held constant. */
+     * core per shard; the per-worker phases, first-layer partials,
+     * gradients and update, at most one core per first-layer leaf), plus a
+     * per-step overhead (barriers, cache lines crossing cores) taken from
+     * the largest measured count that still has a core per thread and held
+     * constant. */
     int best = -1;
     for (int c = 0; c < o->n_counts; c++)
         if (o->counts[c] <= n_pus && o->counts[c] > o->counts[0] &&
@@ -230,20 +232,23 @@ static int write_outputs(const char *dir, const pt_config *cfg, const scale_opts
     if (best >= 0 && o->counts[0] == 1) {
         const double step1 = field_median(runs, o->repeat, 0, offsetof(sample, step_us));
         const double shards1 = field_median(runs, o->repeat, 0, offsetof(sample, shards_us));
-        const double rest1 = field_median(runs, o->repeat, 0, offsetof(sample, grads_us)) +
+        const double rest1 = field_median(runs, o->repeat, 0, offsetof(sample, partials_us)) +
+                             field_median(runs, o->repeat, 0, offsetof(sample, grads_us)) +
                              field_median(runs, o->repeat, 0, offsetof(sample, update_us));
         const int p = o->counts[best];
         const double stepp = field_median(runs, o->repeat, best, offsetof(sample, step_us));
-        double over = stepp - (shards1 / (p < shards ? p : shards) + rest1 / p);
+        double over = stepp - (shards1 / (p < shards ? p : shards) + rest1 / (p < leaves ? p : leaves));
         over = over > 0 ? over : 0;
-        fprintf(f, "\n## Model (not a measurement)\n\nstep(p) = shards / min(p, %d) + (gradients + update) / p "
-                   "+ overhead, with shards = %.1f us and gradients + update = %.1f us measured at 1 thread, "
-                   "and overhead = %.1f us per step, what the measured step at %d threads (%.1f us) has beyond "
-                   "its share of that work, held constant (optimistic: barriers cost more with more cores).\n\n"
+        fprintf(f, "\n## Model (not a measurement)\n\nstep(p) = shards / min(p, %d) + (partials + gradients + "
+                   "update) / min(p, %d) + overhead, with shards = %.1f us and partials + gradients + update = "
+                   "%.1f us measured at 1 thread, and overhead = %.1f us per step, what the measured step at %d "
+                   "threads (%.1f us) has beyond its share of that work, held constant (optimistic: barriers "
+                   "cost more with more cores).\n\n"
                    "| cores | modelled step (us) | modelled speedup |\n|---:|---:|---:|\n",
-                shards, shards1, rest1, over, p, stepp);
+                shards, leaves, shards1, rest1, over, p, stepp);
         for (int cores = 16; cores <= 64; cores *= 2) {
-            double t = shards1 / (cores < shards ? cores : shards) + rest1 / cores + over;
+            double t = shards1 / (cores < shards ? cores : shards) + rest1 / (cores < leaves ? cores : leaves) +
+                       over;
             fprintf(f, "| %d | %.1f | %.1f |\n", cores, t, step1 / t);
         }
     }
@@ -397,7 +402,7 @@ int pt_cmd_scale(const pt_cli *cli, int argc, char **argv)
 
     char dir[PT_PATH_MAX];
     if (pt_results_new_folder(&cfg, "scale", dir, sizeof dir, &err) ||
-        write_outputs(dir, &cfg, &o, runs, shards, n_pus, all_identical, &err)) {
+        write_outputs(dir, &cfg, &o, runs, shards, pt_leaf_count(su.model.layer[0].in), n_pus, all_identical, &err)) {
         pt_cli_error("%s", err.msg);
         goto out;
     }
