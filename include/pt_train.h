@@ -1,16 +1,23 @@
 /* pt_train.h: the data-parallel training step and evaluation.
  *
- * A mini-batch of B samples is cut into ceil(B / shard) shards of `shard`
- * consecutive samples. Threads take whole shards and compute, per sample,
- * the forward pass, the loss and the deltas dLoss/dz of every layer. After
- * a barrier the parameters are split into contiguous ranges of weight rows,
- * one range per thread, and each thread computes the gradient of its range
- * over all B samples (one sum per element, samples in order 0..B-1), divides
- * by B and applies the optimiser to the same range. No gradient is ever
- * summed across threads, so the bits of every update are the same for 1, 2,
- * 3 or 16 threads, and for any shard size: the thread count only changes who
- * computes what. The loss of a step is summed per shard, then in shard order.
- * One OpenMP parallel region spans a whole pass; each step has two barriers. */
+ * The parameters are split once, when the trainer is made, into one
+ * contiguous range of weight rows per worker (one worker per thread). A
+ * step over a mini-batch of B samples has three parts:
+ *   1. each worker sums the first layer forward over its own rows (its
+ *      inputs), for all B samples, as nodes of a fixed summation tree;
+ *   2. threads take whole shards of `shard` consecutive samples and, from
+ *      the tree nodes, finish the forward pass, the loss and the deltas
+ *      dLoss/dz of every layer;
+ *   3. each worker computes the gradient of its rows over all B samples (one
+ *      sum per element, samples in order 0..B-1), divides by B, applies the
+ *      optimiser to the same rows, and goes on with part 1 of the next batch.
+ * No gradient is ever summed across threads, and the first layer's sum has
+ * the same tree whoever computes which nodes, so the bits of every update
+ * are the same for 1, 2, 3 or 16 threads and for any shard size: the thread
+ * count only changes who computes what. The first layer's weights never
+ * leave their worker's core. The loss of a step is summed per shard, then
+ * in shard order. One OpenMP parallel region spans a whole pass; each step
+ * has two barriers (after parts 1 and 2). */
 #ifndef PT_TRAIN_H
 #define PT_TRAIN_H
 
@@ -35,7 +42,7 @@ typedef struct pt_pass_stats {
     double seconds;         /* wall time of the pass */
     double partials;        /* first-layer partial sums, by input range (step 1) */
     double shards;          /* rest of the forward pass, loss and deltas, by shard (step 2) */
-    double grads;           /* weight gradients: the sum over the batch, by parameter owner */
+    double grads;           /* weight gradients: the sum over the batch, by worker (step 3) */
     double update;          /* optimiser update */
     double wait;            /* waiting at the two barriers of each step */
 } pt_pass_stats;

@@ -139,7 +139,7 @@ static int tree_levels(const pt_model *m)
     return pt_tree_levels(pt_leaf_count(m->layer[0].in));
 }
 
-/* dim == 0: the batch set (no inputs, rows or scratch: the workers hold those). */
+/* dim == 0: the batch set (no inputs, row pointers or scratch: the workers hold those). */
 static pt_work *work_create(const pt_model *m, int dim, int rows)
 {
     pt_work *w = calloc(1, sizeof *w);
@@ -309,9 +309,9 @@ static double unit_cost(const pt_model *m, const pt_unit *u)
     return passes * (u->k0 < 0 ? 1 : u->k1 - u->k0) * m->layer[u->layer].outp;
 }
 
-/* The units thread tid of n_threads updates: a contiguous run holding about
- * an equal share of the weight-gradient work. Only who updates changes with
- * the thread count, never how. */
+/* The units worker tid of n_threads owns: a contiguous run holding about
+ * an equal share of the work of steps 1 and 3. Only who computes changes
+ * with the thread count, never how. */
 static void my_units(const pt_trainer *t, int tid, int n_threads, int *first, int *end)
 {
     double total = 0.0;
@@ -484,6 +484,11 @@ static double shard_step(const pt_trainer *t, int lo, int n, const int *idx, pt_
     const pt_model *m = t->model;
     const pt_layer *L = &m->layer[0];
     pt_work v = work_view(m, t->rows, lo, n);
+    /* The nodes of other workers were just written on other cores: ask for
+     * all their rows at once rather than meet each stream's first miss. */
+    for (int p = 0; p < t->n_parts; p++)
+        for (int i = 0; i < n * L->outp; i += PT_LANES)
+            __builtin_prefetch(t->parts[p].z + (size_t)lo * (size_t)L->outp + i, 0, 3);
     for (int i = 0; i < n; i++)
         v.y[i] = t->data->y[idx[i]];
     pt_tree_combine(L->in, t->parts, t->n_parts, (size_t)lo, n, L->outp, m->params + L->off_b, v.z[0],
