@@ -145,7 +145,7 @@ static const pt_key pt_keys[] = {
     {PT_FIELD("train", "lr_min", PT_T_DOUBLE, train.lr_min), .min = 0, .flags = PT_F_NO_MAX,
      .def = "0", .doc = "Cosine schedule: the final learning rate (at most lr)."},
     {PT_FIELD("train", "shard", PT_T_INT, train.shard), .min = 1, .max = 65536, .def = "16",
-     .doc = "Samples per shard, the unit of work of the forward/backward phase: at most batch/shard threads are busy there. Results do not depend on it."},
+     .doc = "Samples per shard, the unit of the shard phase (forward after the first layer, loss, deltas): at most batch/shard threads are busy there. Results do not depend on it."},
     {PT_FIELD("train", "seed", PT_T_U64, train.seed), .def = "1",
      .doc = "Seed of the run's random streams (weights, shuffling, validation split)."},
 
