@@ -465,6 +465,7 @@ static void worker_partials(const pt_trainer *t, pt_worker *wk, const int *idx, 
     if (wk->lp == wk->rp)
         return;
     const int kb = wk->lp * PT_LEAF_ROWS, cols = worker_cols(m, wk);
+    const size_t node = (size_t)t->batch * (size_t)L->outp; /* as worker_alloc laid them out */
     for (int i0 = 0; i0 < n; i0 += TILE_ROWS) {
         const int cnt = n - i0 < TILE_ROWS ? n - i0 : TILE_ROWS;
         pt_gather_u8_cols(cnt, wk->src + i0, kb, cols, t->map.scale, t->map.shift, wk->tile);
@@ -472,7 +473,7 @@ static void worker_partials(const pt_trainer *t, pt_worker *wk, const int *idx, 
             const int k0 = wk->parts[p].lo * PT_LEAF_ROWS;
             pt_dense_forward_tree(cnt, L->in, wk->parts[p].lo, wk->parts[p].level, cols, L->outp,
                                   wk->tile + (k0 - kb), m->params + L->off_w + (size_t)k0 * (size_t)L->outp,
-                                  NULL, (float *)wk->parts[p].z + (size_t)i0 * (size_t)L->outp);
+                                  NULL, wk->nodes + (size_t)p * node + (size_t)i0 * (size_t)L->outp);
         }
     }
     wk->tile_rows = n <= TILE_ROWS ? n : 0;
