@@ -138,9 +138,8 @@ static inline __attribute__((always_inline)) void tree_rows(const int R, int in,
     for (int r = 0; r < R; r++)
         out[r] = splat(0.0f); /* a node with no leaf sums to zero */
     for (int c = 0; lo + c < end; c++) {
-        const int k0 = c * PT_LEAF_ROWS;
-        const int kn = in - (lo + c) * PT_LEAF_ROWS < PT_LEAF_ROWS ? in - (lo + c) * PT_LEAF_ROWS
-                                                                   : PT_LEAF_ROWS;
+        const int k0 = c * PT_LEAF_ROWS, left = in - (lo + c) * PT_LEAF_ROWS;
+        const int kn = left < PT_LEAF_ROWS ? left : PT_LEAF_ROWS; /* the last leaf may be short */
         v16 acc[FWD_ROWS];
         for (int r = 0; r < R; r++)
             acc[r] = splat(0.0f);

@@ -643,6 +643,12 @@ long pt_trainer_step_count(const pt_trainer *t)
     return t->step;
 }
 
+/* Samples in the batch that starts at sample `first` of a pass over n. */
+static int batch_at(const pt_trainer *t, long n, long first)
+{
+    return (int)(n - first < t->batch ? n - first : t->batch);
+}
+
 int pt_trainer_pass(pt_trainer *t, const int *order, long n, pt_pass_stats *stats)
 {
     memset(stats, 0, sizeof *stats);
@@ -667,7 +673,7 @@ int pt_trainer_pass(pt_trainer *t, const int *order, long n, pt_pass_stats *stat
             pt_worker *wk = &t->workers[k];
             refresh_wback(m, t->wback, t->units, wk->first, wk->end);
             if (n_steps > 0)
-                worker_partials(t, wk, order, (int)(n < t->batch ? n : t->batch));
+                worker_partials(t, wk, order, batch_at(t, n, 0));
         }
         c->partials += omp_get_wtime() - t0;
 #pragma omp single
@@ -675,7 +681,7 @@ int pt_trainer_pass(pt_trainer *t, const int *order, long n, pt_pass_stats *stat
 
         for (long s = 0; s < n_steps; s++) {
             const long first_sample = s * t->batch;
-            const int batch_n = (int)(n - first_sample < t->batch ? n - first_sample : t->batch);
+            const int batch_n = batch_at(t, n, first_sample);
             const int n_shards = (batch_n + t->shard - 1) / t->shard;
             double t1 = omp_get_wtime();
 #pragma omp barrier
@@ -715,7 +721,7 @@ int pt_trainer_pass(pt_trainer *t, const int *order, long n, pt_pass_stats *stat
             const float inv = (float)(1.0 / batch_n);
             double grads = 0.0, upd = 0.0, parts = 0.0;
             const long next = first_sample + batch_n;
-            const int next_n = (int)(n - next < t->batch ? n - next : t->batch);
+            const int next_n = batch_at(t, n, next);
             for (int k = tid; k < t->n_threads; k += n_team) {
                 pt_worker *wk = &t->workers[k];
                 double u0 = omp_get_wtime();
