@@ -242,30 +242,45 @@ void pt_tree_combine(int in, const pt_tree_part *parts, int n_parts, size_t row0
 /* Inputs per register block of the weight gradient (same reasoning). */
 enum { BWD_COLS = 8 };
 
+/* Rows k .. k+cols-1 of the gradient for output lanes o .. o+15: one chain
+ * per row over the samples in order. Inlined with a constant cols, so the
+ * chains stay in registers and run side by side. */
+static inline __attribute__((always_inline)) void bwd_block(int n, int lda, int outp, const float *a,
+                                                            const float *dz, float *dwt, int k, int o,
+                                                            int accumulate, const int cols)
+{
+    v16 acc[BWD_COLS];
+    for (int c = 0; c < cols; c++)
+        acc[c] = accumulate ? load(dwt + (size_t)(k + c) * (size_t)outp + o) : splat(0.0f);
+    for (int i = 0; i < n; i++) {
+        v16 d = load(dz + (size_t)i * (size_t)outp + o);
+        const float *ai = a + (size_t)i * (size_t)lda + k;
+#pragma GCC unroll 8
+        for (int c = 0; c < cols; c++)
+            acc[c] += splat(ai[c]) * d;
+    }
+    for (int c = 0; c < cols; c++)
+        store(dwt + (size_t)(k + c) * (size_t)outp + o, acc[c]);
+}
+
 void pt_dense_backward_w(int n, int in, int lda, int outp, const float *a, const float *dz, float *dwt,
                          int accumulate)
 {
     for (int o = 0; o < outp; o += PT_LANES) {
         int k = 0;
-        for (; k + BWD_COLS <= in; k += BWD_COLS) {
-            v16 acc[BWD_COLS];
-            for (int c = 0; c < BWD_COLS; c++)
-                acc[c] = accumulate ? load(dwt + (size_t)(k + c) * (size_t)outp + o) : splat(0.0f);
-            for (int i = 0; i < n; i++) {
-                v16 d = load(dz + (size_t)i * (size_t)outp + o);
-                const float *ai = a + (size_t)i * (size_t)lda + k;
-#pragma GCC unroll 8
-                for (int c = 0; c < BWD_COLS; c++)
-                    acc[c] += splat(ai[c]) * d;
-            }
-            for (int c = 0; c < BWD_COLS; c++)
-                store(dwt + (size_t)(k + c) * (size_t)outp + o, acc[c]);
-        }
-        for (; k < in; k++) {
-            v16 acc = accumulate ? load(dwt + (size_t)k * (size_t)outp + o) : splat(0.0f);
-            for (int i = 0; i < n; i++)
-                acc += splat(a[(size_t)i * (size_t)lda + k]) * load(dz + (size_t)i * (size_t)outp + o);
-            store(dwt + (size_t)k * (size_t)outp + o, acc);
+        for (; k + BWD_COLS <= in; k += BWD_COLS)
+            bwd_block(n, lda, outp, a, dz, dwt, k, o, accumulate, BWD_COLS);
+        /* The last rows as one block too (a layer of 15 inputs has 7): one
+         * row at a time would wait on every FMA. */
+        switch (in - k) {
+        case 7: bwd_block(n, lda, outp, a, dz, dwt, k, o, accumulate, 7); break;
+        case 6: bwd_block(n, lda, outp, a, dz, dwt, k, o, accumulate, 6); break;
+        case 5: bwd_block(n, lda, outp, a, dz, dwt, k, o, accumulate, 5); break;
+        case 4: bwd_block(n, lda, outp, a, dz, dwt, k, o, accumulate, 4); break;
+        case 3: bwd_block(n, lda, outp, a, dz, dwt, k, o, accumulate, 3); break;
+        case 2: bwd_block(n, lda, outp, a, dz, dwt, k, o, accumulate, 2); break;
+        case 1: bwd_block(n, lda, outp, a, dz, dwt, k, o, accumulate, 1); break;
+        default: break;
         }
     }
 }

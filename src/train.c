@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pt_barrier.h"
 #include "pt_kernels.h"
 
 /* Samples per evaluation chunk: a fixed split, so evaluation sums too are
@@ -66,7 +67,8 @@ typedef struct pt_unit {
  * the OpenMP team runs the workers (one each when the team is complete). */
 typedef struct pt_worker {
     int first, end;                /* its units */
-    size_t plo, phi;               /* their flat parameter range */
+    size_t lo[2], hi[2];           /* their flat parameter ranges, [lo, hi) */
+    int n_ranges;                  /* 0..2: units are ordered so that no worker needs more */
     int lp, rp;                    /* its first-layer leaves */
     pt_tree_part parts[2 * PT_TREE_MAX_LEVELS];
     int n_parts;                   /* the tree nodes covering [lp, rp) */
@@ -108,6 +110,8 @@ struct pt_trainer {
     pt_shard_result *result;       /* (max_shards) */
     pt_work **own;                 /* (n_threads) per-thread buffers: evaluation, combining */
     pt_clock *clock;               /* (n_threads) */
+    pt_barrier *barrier;           /* between the parts of a step (pt_barrier.h) */
+    int n_pus;                     /* processing units the process may use */
     long step;                     /* updates applied */
     long chunk_cap;
     double *chunk_loss;            /* (chunk_cap) evaluation partial sums */
@@ -230,34 +234,29 @@ static double shard_deltas(const pt_model *m, float *const *wback, int n, pt_wor
 
 /* ---- gradients ----------------------------------------------------------- */
 
+/* A first-layer weight unit: its rows are inputs of the data, and one
+ * leaf of the summation tree. */
+static int is_leaf(const pt_unit *u)
+{
+    return u->layer == 0 && u->k0 >= 0;
+}
+
 /* The gradient of units[first..end), summed over the n samples of w and
- * written to grad at their places in the flat parameter layout. A run of
- * first-layer weight rows reads its inputs from the uint8 rows src, which
- * it converts TILE_ROWS samples at a time and only in the columns it owns,
- * into tile (TILE_ROWS x its columns, private to the worker), unless
- * tile_rows == n says the tile already holds them all. The tiles continue
- * each sum (accumulate), so the bits are those of one pass. */
+ * written to grad at their places in the flat parameter layout. Its run of
+ * first-layer weight rows (the leaves, last in the unit order) reads its
+ * inputs from the uint8 rows src, which it converts TILE_ROWS samples at a
+ * time and only in the columns it owns, into tile (TILE_ROWS x its columns,
+ * private to the worker), unless tile_rows == n says the tile already holds
+ * them all. The tiles continue each sum (accumulate), so the bits are those
+ * of one pass. */
 static void units_gradient(const pt_model *m, const pt_input_map *map, const pt_work *w, int n,
                            const uint8_t *const *src, const pt_unit *units, int first, int end,
                            float *tile, int tile_rows, float *grad)
 {
-    int run_end = first;
-    while (run_end < end && units[run_end].layer == 0 && units[run_end].k0 >= 0)
-        run_end++;
-    if (run_end > first) {
-        const pt_layer *L = &m->layer[0];
-        const int kb = units[first].k0, cols = units[run_end - 1].k1 - kb;
-        for (int i0 = 0; i0 < n; i0 += TILE_ROWS) {
-            const int cnt = n - i0 < TILE_ROWS ? n - i0 : TILE_ROWS;
-            if (tile_rows != n)
-                pt_gather_u8_cols(cnt, src + i0, kb, cols, map->scale, map->shift, tile);
-            for (int i = first; i < run_end; i++)
-                pt_dense_backward_w(cnt, units[i].k1 - units[i].k0, cols, L->outp,
-                                    tile + (units[i].k0 - kb), w->dz[0] + (size_t)i0 * (size_t)L->outp,
-                                    grad + L->off_w + (size_t)units[i].k0 * (size_t)L->outp, i0 > 0);
-        }
-    }
-    for (int i = run_end; i < end; i++) {
+    int leaf0 = first;
+    while (leaf0 < end && !is_leaf(&units[leaf0]))
+        leaf0++;
+    for (int i = first; i < leaf0; i++) {
         const pt_unit *u = &units[i];
         const pt_layer *L = &m->layer[u->layer];
         if (u->k0 < 0)
@@ -266,6 +265,19 @@ static void units_gradient(const pt_model *m, const pt_input_map *map, const pt_
             pt_dense_backward_w(n, u->k1 - u->k0, m->layer[u->layer - 1].outp, L->outp,
                                 w->a[u->layer - 1] + u->k0, w->dz[u->layer],
                                 grad + L->off_w + (size_t)u->k0 * (size_t)L->outp, 0);
+    }
+    if (leaf0 < end) {
+        const pt_layer *L = &m->layer[0];
+        const int kb = units[leaf0].k0, cols = units[end - 1].k1 - kb;
+        for (int i0 = 0; i0 < n; i0 += TILE_ROWS) {
+            const int cnt = n - i0 < TILE_ROWS ? n - i0 : TILE_ROWS;
+            if (tile_rows != n)
+                pt_gather_u8_cols(cnt, src + i0, kb, cols, map->scale, map->shift, tile);
+            for (int i = leaf0; i < end; i++)
+                pt_dense_backward_w(cnt, units[i].k1 - units[i].k0, cols, L->outp,
+                                    tile + (units[i].k0 - kb), w->dz[0] + (size_t)i0 * (size_t)L->outp,
+                                    grad + L->off_w + (size_t)units[i].k0 * (size_t)L->outp, i0 > 0);
+        }
     }
 }
 
@@ -282,6 +294,12 @@ static void unit_range(const pt_model *m, const pt_unit *u, size_t *lo, size_t *
     }
 }
 
+/* The update units of a model: every layer's weight rows in runs of
+ * UNIT_ROWS, and its biases. The order is the order of worker shares: the
+ * first layer's biases and all later layers first (together one flat range,
+ * the end of the parameters), then the first layer's rows (the start). A
+ * worker's contiguous run of units is then at most two flat ranges, and its
+ * leaves are contiguous. */
 static int make_units(const pt_model *m, pt_unit **out)
 {
     int n = 0;
@@ -291,48 +309,100 @@ static int make_units(const pt_model *m, pt_unit **out)
     if (!u)
         return -1;
     int i = 0;
-    for (int l = 0; l < m->n_layers; l++) {
+    u[i++] = (pt_unit){0, -1, -1};
+    for (int l = 1; l < m->n_layers; l++) {
         const int in = m->layer[l].in;
         for (int k = 0; k < in; k += UNIT_ROWS)
             u[i++] = (pt_unit){l, k, k + UNIT_ROWS < in ? k + UNIT_ROWS : in};
         u[i++] = (pt_unit){l, -1, -1};
     }
+    for (int k = 0, in = m->layer[0].in; k < in; k += UNIT_ROWS)
+        u[i++] = (pt_unit){0, k, k + UNIT_ROWS < in ? k + UNIT_ROWS : in};
     *out = u;
     return n;
 }
 
-/* The work of unit u per sample: its rows (one for the biases) x outp. */
+/* The work of unit u per sample, in multiply-adds: rows (one for biases)
+ * x outp per pass. A leaf makes two passes: its worker also sums it forward
+ * (step 1). Every other unit makes one and is charged a second for its
+ * update: its parameters are read by every shard, so the update writes
+ * cache lines other cores hold (10-20 ns a line on the 2-core VM, as much
+ * as the unit's arithmetic). */
 static double unit_cost(const pt_model *m, const pt_unit *u)
 {
-    /* First-layer rows are also summed forward by their worker (step 1). */
-    const double passes = u->layer == 0 && u->k0 >= 0 ? 2.0 : 1.0;
-    return passes * (u->k0 < 0 ? 1 : u->k1 - u->k0) * m->layer[u->layer].outp;
+    return 2.0 * (u->k0 < 0 ? 1 : u->k1 - u->k0) * m->layer[u->layer].outp;
 }
 
-/* The units worker tid of n_threads owns: a contiguous run holding about
- * an equal share of the work of steps 1 and 3. Only who computes changes
- * with the thread count, never how. */
-static void my_units(const pt_trainer *t, int tid, int n_threads, int *first, int *end)
+/* What a tree node costs its worker per sample, in the same measure: B rows
+ * of outp floats written, and then read by the shards of other cores.
+ * Measured on the 2-core VM at about half a leaf, one pass of a leaf. */
+static double node_cost(const pt_model *m)
 {
-    double total = 0.0;
-    for (int i = 0; i < t->n_units; i++)
-        total += unit_cost(t->model, &t->units[i]);
-    const double from = total * tid / n_threads, to = total * (tid + 1) / n_threads;
-    double before = 0.0;
-    *first = *end = t->n_units;
-    for (int i = 0; i < t->n_units; i++) {
-        double cost = unit_cost(t->model, &t->units[i]);
-        double mid = before + 0.5 * cost; /* a unit goes to the thread its midpoint falls in */
-        if (mid >= from && *first == t->n_units)
-            *first = i;
-        if (mid >= to) {
-            *end = i;
-            break;
-        }
-        before += cost;
+    return (double)PT_LEAF_ROWS * m->layer[0].outp;
+}
+
+/* The cost of units [a, b) as one worker's share: their work, and the
+ * tree nodes that cover its leaves (units from `leaf0` on are leaves
+ * 0, 1, ...). pre[i] is the work of units [0, i). */
+static double share_cost(const pt_model *m, const double *pre, int leaf0, int a, int b)
+{
+    double cost = pre[b] - pre[a];
+    const int lp = a > leaf0 ? a - leaf0 : 0, rp = b > leaf0 ? b - leaf0 : 0;
+    if (lp < rp) {
+        pt_tree_part parts[2 * PT_TREE_MAX_LEVELS];
+        cost += node_cost(m) * pt_tree_cover(pt_leaf_count(m->layer[0].in), lp, rp, parts);
     }
-    if (*first > *end)
-        *first = *end;
+    return cost;
+}
+
+/* Split the units among n workers, contiguous runs in unit order, so that
+ * the largest share costs least (dynamic programming over the boundaries,
+ * O(n units^2)): worker k gets units [bound[k], bound[k + 1]). Counting the
+ * nodes is what moves a boundary to where the tree has few nodes: for 784
+ * inputs at 2 workers, leaves 0-23 with the small layers against leaves
+ * 24-48, 2 nodes each, not 3 and 4. Only who computes changes with the
+ * thread count, never how. Returns -1 when out of memory. */
+static int plan_shares(const pt_model *m, const pt_unit *units, int n_units, int n, int *bound)
+{
+    const size_t cols = (size_t)n_units + 1;
+    double *pre = malloc(cols * sizeof *pre), *best = malloc((size_t)n * cols * sizeof *best);
+    int *from = malloc((size_t)n * cols * sizeof *from);
+    if (!pre || !best || !from) {
+        free(pre);
+        free(best);
+        free(from);
+        return -1;
+    }
+    int leaf0 = 0;
+    while (leaf0 < n_units && !is_leaf(&units[leaf0]))
+        leaf0++;
+    pre[0] = 0.0;
+    for (int i = 0; i < n_units; i++)
+        pre[i + 1] = pre[i] + unit_cost(m, &units[i]);
+    /* best[k][b]: the least largest share when workers 0..k take units [0, b). */
+    for (int b = 0; b <= n_units; b++) {
+        best[b] = share_cost(m, pre, leaf0, 0, b);
+        from[b] = 0;
+    }
+    for (int k = 1; k < n; k++)
+        for (int b = 0; b <= n_units; b++) {
+            double *row = best + (size_t)k * cols;
+            row[b] = INFINITY;
+            for (int a = b; a >= 0; a--) {
+                double c = fmax(best[(size_t)(k - 1) * cols + (size_t)a], share_cost(m, pre, leaf0, a, b));
+                if (c < row[b]) {
+                    row[b] = c;
+                    from[(size_t)k * cols + (size_t)b] = a;
+                }
+            }
+        }
+    bound[n] = n_units;
+    for (int k = n - 1; k >= 0; k--)
+        bound[k] = k > 0 ? from[(size_t)k * cols + (size_t)bound[k + 1]] : 0;
+    free(pre);
+    free(best);
+    free(from);
+    return 0;
 }
 
 /* The weight rows of units[first..end) in layers >= 1 copied into wback,
@@ -402,25 +472,32 @@ static void bind_thread(pt_trainer *t, int tid)
     }
 }
 
-/* Worker k of n's share: its units, their flat range, its leaves and the
- * tree nodes that cover them. Needs t->units. */
-static void worker_plan(const pt_trainer *t, int k, int n, pt_worker *wk)
+/* A worker's share: units [first, end), their flat ranges (consecutive
+ * units whose ranges meet merge into one), its leaves and the tree nodes
+ * that cover them. Needs t->units. */
+static void worker_plan(const pt_trainer *t, int first, int end, pt_worker *wk)
 {
     const pt_model *m = t->model;
-    my_units(t, k, n, &wk->first, &wk->end);
-    wk->plo = wk->phi = 0;
-    if (wk->first < wk->end) {
+    wk->first = first;
+    wk->end = end;
+    wk->n_ranges = 0;
+    int leaf0 = end;
+    for (int i = first; i < end; i++) {
         size_t lo, hi;
-        unit_range(m, &t->units[wk->first], &wk->plo, &hi);
-        unit_range(m, &t->units[wk->end - 1], &lo, &wk->phi);
+        unit_range(m, &t->units[i], &lo, &hi);
+        if (wk->n_ranges > 0 && wk->hi[wk->n_ranges - 1] == lo) {
+            wk->hi[wk->n_ranges - 1] = hi;
+        } else {
+            wk->lo[wk->n_ranges] = lo;
+            wk->hi[wk->n_ranges++] = hi;
+        }
+        if (is_leaf(&t->units[i]) && leaf0 == end)
+            leaf0 = i;
     }
-    int i = wk->first;
     wk->lp = wk->rp = 0;
-    if (i < wk->end && t->units[i].layer == 0 && t->units[i].k0 >= 0) {
-        wk->lp = t->units[i].k0 / PT_LEAF_ROWS;
-        while (i < wk->end && t->units[i].layer == 0 && t->units[i].k0 >= 0)
-            i++;
-        wk->rp = (t->units[i - 1].k1 + PT_LEAF_ROWS - 1) / PT_LEAF_ROWS;
+    if (leaf0 < end) {
+        wk->lp = t->units[leaf0].k0 / PT_LEAF_ROWS;
+        wk->rp = (t->units[end - 1].k1 + PT_LEAF_ROWS - 1) / PT_LEAF_ROWS;
     }
     wk->n_parts = pt_tree_cover(pt_leaf_count(m->layer[0].in), wk->lp, wk->rp, wk->parts);
 }
@@ -536,6 +613,8 @@ pt_trainer *pt_trainer_create(pt_model *model, pt_optim *optim, const pt_dataset
     t->max_shards = (batch + t->shard - 1) / t->shard;
     t->n_threads = n_threads;
     t->placement = placement;
+    /* Counted now: inside a region a bound thread's own mask has one PU. */
+    t->n_pus = placement ? pt_placement_n_pus(placement) : omp_get_num_procs();
     t->n_units = make_units(model, &t->units);
     t->rows = work_create(model, 0, batch);
     t->grad = pt_alloc(model->n_params * sizeof(float));
@@ -544,14 +623,23 @@ pt_trainer *pt_trainer_create(pt_model *model, pt_optim *optim, const pt_dataset
     t->result = pt_alloc((size_t)t->max_shards * sizeof *t->result);
     t->own = calloc((size_t)n_threads, sizeof *t->own);
     t->clock = pt_alloc((size_t)n_threads * sizeof *t->clock);
+    t->barrier = pt_alloc(sizeof *t->barrier);
     if (t->n_units < 0 || !t->rows || !t->grad || wback_alloc(model, t->wback) || !t->workers ||
-        !t->parts || !t->result || !t->own || !t->clock) {
+        !t->parts || !t->result || !t->own || !t->clock || !t->barrier) {
         pt_trainer_free(t);
         pt_fail(err, "out of memory allocating the batch buffers (%d samples)", batch);
         return NULL;
     }
+    int *bound = malloc(((size_t)n_threads + 1) * sizeof *bound);
+    if (!bound || plan_shares(model, t->units, t->n_units, n_threads, bound)) {
+        free(bound);
+        pt_trainer_free(t);
+        pt_fail(err, "out of memory planning the workers' shares");
+        return NULL;
+    }
     for (int k = 0; k < n_threads; k++)
-        worker_plan(t, k, n_threads, &t->workers[k]);
+        worker_plan(t, bound[k], bound[k + 1], &t->workers[k]);
+    free(bound);
     /* First touch by the thread that will use each part under the schedules
      * of the step: batch rows by shard, worker buffers and gradient ranges
      * by the worker's thread. */
@@ -577,7 +665,8 @@ pt_trainer *pt_trainer_create(pt_model *model, pt_optim *optim, const pt_dataset
             pt_worker *wk = &t->workers[k];
             if (worker_alloc(t, wk))
                 failed = 1;
-            memset(t->grad + wk->plo, 0, (wk->phi - wk->plo) * sizeof(float));
+            for (int r = 0; r < wk->n_ranges; r++)
+                memset(t->grad + wk->lo[r], 0, (wk->hi[r] - wk->lo[r]) * sizeof(float));
         }
     }
     for (int i = 0; i < n_threads; i++)
@@ -616,6 +705,7 @@ void pt_trainer_free(pt_trainer *t)
     wback_free(t->wback);
     free(t->units);
     pt_free(t->clock);
+    pt_free(t->barrier);
     pt_free(t->result);
     free(t->chunk_loss);
     free(t->chunk_correct);
@@ -677,14 +767,18 @@ int pt_trainer_pass(pt_trainer *t, const int *order, long n, pt_pass_stats *stat
         }
         c->partials += omp_get_wtime() - t0;
 #pragma omp single
-        team = n_team;
+        {
+            team = n_team;
+            /* Spinning pays only while every thread has a PU of its own. */
+            pt_barrier_init(t->barrier, n_team, n_team <= t->n_pus ? PT_BARRIER_SPIN : 0);
+        }
 
         for (long s = 0; s < n_steps; s++) {
             const long first_sample = s * t->batch;
             const int batch_n = batch_at(t, n, first_sample);
             const int n_shards = (batch_n + t->shard - 1) / t->shard;
             double t1 = omp_get_wtime();
-#pragma omp barrier
+            pt_barrier_wait(t->barrier);
             double t2 = omp_get_wtime();
 
             /* 2. Each shard: first-layer z from the tree nodes, the rest of
@@ -697,7 +791,7 @@ int pt_trainer_pass(pt_trainer *t, const int *order, long n, pt_pass_stats *stat
                 t->result[k].correct = right;
             }
             double t3 = omp_get_wtime();
-#pragma omp barrier
+            pt_barrier_wait(t->barrier);
             double t4 = omp_get_wtime();
 
             /* Every thread reads the same shard losses in the same order, so
@@ -730,11 +824,15 @@ int pt_trainer_pass(pt_trainer *t, const int *order, long n, pt_pass_stats *stat
                                         worker_cols(m, wk));
                 units_gradient(m, &t->map, t->rows, batch_n, wk->src, t->units, wk->first, wk->end,
                                wk->tile, wk->tile_rows, t->grad);
+                for (int r = 0; r < wk->n_ranges; r++) {
 #pragma omp simd
-                for (size_t j = wk->plo; j < wk->phi; j++)
-                    t->grad[j] *= inv;
+                    for (size_t j = wk->lo[r]; j < wk->hi[r]; j++)
+                        t->grad[j] *= inv;
+                }
                 double u1 = omp_get_wtime();
-                pt_optim_update(t->optim, m->params, wk->plo, wk->phi, t->grad + wk->plo, lr, update);
+                for (int r = 0; r < wk->n_ranges; r++)
+                    pt_optim_update(t->optim, m->params, wk->lo[r], wk->hi[r], t->grad + wk->lo[r], lr,
+                                    update);
                 refresh_wback(m, t->wback, t->units, wk->first, wk->end);
                 double u2 = omp_get_wtime();
                 if (next_n > 0)

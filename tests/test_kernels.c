@@ -207,7 +207,7 @@ static void test_dense_exact_vs_naive(void **state)
     (void)state;
     pt_rng r;
     pt_rng_seed(&r, 7, PT_STREAM_SWEEP);
-    const int ns[] = {1, 3, 8, 9, 17}, ins[] = {1, 7, 8, 16, 19}, outs[] = {1, 5, 16, 17, 40};
+    const int ns[] = {1, 3, 8, 9, 17}, ins[] = {1, 2, 5, 7, 8, 15, 16, 19}, outs[] = {1, 5, 16, 17, 40};
     for (size_t ni = 0; ni < PT_ARRAY_LEN(ns); ni++)
         for (size_t ii = 0; ii < PT_ARRAY_LEN(ins); ii++)
             for (size_t oi = 0; oi < PT_ARRAY_LEN(outs); oi++) {
