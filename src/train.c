@@ -25,6 +25,10 @@
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <x86intrin.h>
+#endif
 
 #include "pt_barrier.h"
 #include "pt_kernels.h"
@@ -86,11 +90,27 @@ typedef struct pt_shard_result {
     char pad[64 - sizeof(double) - sizeof(long)];
 } pt_shard_result;
 
-/* Per-thread clocks, each on its own cache lines. */
+/* Per-thread time in each part of the step, in ticks of step_ticks, each
+ * thread's on a cache line of its own. */
 typedef struct pt_clock {
-    double partials, shards, grads, update, wait;
-    char pad[64 - 5 * sizeof(double)];
+    uint64_t partials, shards, grads, update, wait;
+    char pad[64 - 5 * sizeof(uint64_t)];
 } pt_clock;
+
+/* The step reads the clock six times per thread. The time stamp counter
+ * takes 10 ns to read on the Zen 4 VM, omp_get_wtime 31 ns: 0.13 us saved
+ * on a 26 us step. Ticks become seconds by the ratio of the two over the
+ * whole pass (the counter runs at a constant rate: constant_tsc). */
+static inline uint64_t step_ticks(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    return __rdtsc();
+#else
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+#endif
+}
 
 struct pt_trainer {
     pt_model *model;
@@ -747,7 +767,8 @@ int pt_trainer_pass(pt_trainer *t, const int *order, long n, pt_pass_stats *stat
     long steps_done = 0, correct = 0;
     double loss_sum = 0.0;
     int diverged = 0, team = 1;
-    double start = omp_get_wtime();
+    const double start = omp_get_wtime();
+    const uint64_t start_ticks = step_ticks();
 
 #pragma omp parallel num_threads(t->n_threads)
     {
@@ -755,7 +776,7 @@ int pt_trainer_pass(pt_trainer *t, const int *order, long n, pt_pass_stats *stat
         bind_thread(t, tid);
         pt_clock *c = &t->clock[tid];
         *c = (pt_clock){0};
-        double t0 = omp_get_wtime();
+        uint64_t t0 = step_ticks();
         /* My workers; one when the team is complete. The weights may have
          * changed since the last pass (a reload, a reinit): refresh wback,
          * then step 1 of the first batch. */
@@ -765,7 +786,12 @@ int pt_trainer_pass(pt_trainer *t, const int *order, long n, pt_pass_stats *stat
             if (n_steps > 0)
                 worker_partials(t, wk, order, batch_at(t, n, 0));
         }
-        c->partials += omp_get_wtime() - t0;
+        uint64_t t1 = step_ticks(); /* the end of this thread's step 1 */
+        /* Kept private until the end: the shared totals sit on the main
+         * thread's stack, maybe on a line other threads read every step. */
+        double my_loss = 0.0;
+        long my_correct = 0, my_steps = 0;
+        c->partials += t1 - t0;
 #pragma omp single
         {
             team = n_team;
@@ -777,9 +803,8 @@ int pt_trainer_pass(pt_trainer *t, const int *order, long n, pt_pass_stats *stat
             const long first_sample = s * t->batch;
             const int batch_n = batch_at(t, n, first_sample);
             const int n_shards = (batch_n + t->shard - 1) / t->shard;
-            double t1 = omp_get_wtime();
             pt_barrier_wait(t->barrier);
-            double t2 = omp_get_wtime();
+            const uint64_t t2 = step_ticks();
 
             /* 2. Each shard: first-layer z from the tree nodes, the rest of
              * the forward pass, loss and deltas into its rows of the batch. */
@@ -790,9 +815,11 @@ int pt_trainer_pass(pt_trainer *t, const int *order, long n, pt_pass_stats *stat
                 t->result[k].loss = shard_step(t, lo, cnt, order + first_sample + lo, t->own[tid], &right);
                 t->result[k].correct = right;
             }
-            double t3 = omp_get_wtime();
+            const uint64_t t3 = step_ticks();
             pt_barrier_wait(t->barrier);
-            double t4 = omp_get_wtime();
+            uint64_t mark = step_ticks();
+            c->wait += (t2 - t1) + (mark - t3);
+            c->shards += t3 - t2;
 
             /* Every thread reads the same shard losses in the same order, so
              * all agree on divergence and leave the loop together. */
@@ -807,18 +834,21 @@ int pt_trainer_pass(pt_trainer *t, const int *order, long n, pt_pass_stats *stat
                     diverged = 1;
                 break;
             }
+            my_loss += step_loss;
+            my_correct += step_correct;
+            my_steps = s + 1;
+            if (tid == 0 && t->progress && (s & 63) == 63)
+                t->progress(t->progress_ctx, first_sample + batch_n, n);
 
             /* 3. My parameters: their gradient over the whole batch, the update;
              * then step 1 of the next batch. */
             const long update = t->step + s + 1;
             const double lr = pt_optim_lr(t->optim, update - 1);
             const float inv = (float)(1.0 / batch_n);
-            double grads = 0.0, upd = 0.0, parts = 0.0;
             const long next = first_sample + batch_n;
             const int next_n = batch_at(t, n, next);
             for (int k = tid; k < t->n_threads; k += n_team) {
                 pt_worker *wk = &t->workers[k];
-                double u0 = omp_get_wtime();
                 if (next_n > 0 && wk->lp < wk->rp) /* the next batch's columns, while we compute */
                     pt_prefetch_u8_cols(next_n, t->data->x, order + next, t->data->dim, wk->lp * PT_LEAF_ROWS,
                                         worker_cols(m, wk));
@@ -829,31 +859,25 @@ int pt_trainer_pass(pt_trainer *t, const int *order, long n, pt_pass_stats *stat
                     for (size_t j = wk->lo[r]; j < wk->hi[r]; j++)
                         t->grad[j] *= inv;
                 }
-                double u1 = omp_get_wtime();
+                const uint64_t u1 = step_ticks();
                 for (int r = 0; r < wk->n_ranges; r++)
                     pt_optim_update(t->optim, m->params, wk->lo[r], wk->hi[r], t->grad + wk->lo[r], lr,
                                     update);
                 refresh_wback(m, t->wback, t->units, wk->first, wk->end);
-                double u2 = omp_get_wtime();
+                const uint64_t u2 = step_ticks();
                 if (next_n > 0)
                     worker_partials(t, wk, order + next, next_n);
-                grads += u1 - u0;
-                upd += u2 - u1;
-                parts += omp_get_wtime() - u2;
+                c->grads += u1 - mark;
+                c->update += u2 - u1;
+                mark = step_ticks();
+                c->partials += mark - u2;
             }
-            c->shards += t3 - t2;
-            c->grads += grads;
-            c->update += upd;
-            c->partials += parts;
-            c->wait += (t2 - t1) + (t4 - t3);
-
-            if (tid == 0) {
-                loss_sum += step_loss;
-                correct += step_correct;
-                steps_done = s + 1;
-                if (t->progress && (s & 63) == 63)
-                    t->progress(t->progress_ctx, first_sample + batch_n, n);
-            }
+            t1 = mark;
+        }
+        if (tid == 0) {
+            loss_sum = my_loss;
+            correct = my_correct;
+            steps_done = my_steps;
         }
     }
 
@@ -864,12 +888,14 @@ int pt_trainer_pass(pt_trainer *t, const int *order, long n, pt_pass_stats *stat
     stats->correct = correct;
     stats->diverged = diverged;
     stats->seconds = omp_get_wtime() - start;
+    const uint64_t ticks = step_ticks() - start_ticks;
+    const double per_tick = ticks > 0 ? stats->seconds / (double)ticks : 0.0;
     for (int i = 0; i < team; i++) {
-        stats->partials += t->clock[i].partials / team;
-        stats->shards += t->clock[i].shards / team;
-        stats->grads += t->clock[i].grads / team;
-        stats->update += t->clock[i].update / team;
-        stats->wait += t->clock[i].wait / team;
+        stats->partials += per_tick * (double)t->clock[i].partials / team;
+        stats->shards += per_tick * (double)t->clock[i].shards / team;
+        stats->grads += per_tick * (double)t->clock[i].grads / team;
+        stats->update += per_tick * (double)t->clock[i].update / team;
+        stats->wait += per_tick * (double)t->clock[i].wait / team;
     }
     return diverged;
 }
