@@ -38,10 +38,13 @@ void pt_dense_forward(int n, int in, int lda, int outp, const float *a, const fl
  * fixed shape that any split reproduces bit for bit. The inputs are cut
  * into leaves of PT_LEAF_ROWS consecutive inputs; a leaf's partial sum is
  * one FMA chain over its inputs in order, from zero. Leaves are combined
- * by a fixed binary tree over pt_tree_levels(leaves) levels: node (lo, h)
- * covers leaves [lo, lo + 2^h) clipped to the leaf count, and is node
- * (lo, h-1) + node (lo + 2^(h-1), h-1), or just the left one when the right
- * holds no leaf. z = node (0, top) + b. */
+ * by a fixed binary tree of 2^top positions, top = pt_tree_levels(leaves):
+ * leaf j sits at position j + pt_tree_offset(leaves), which centres the
+ * leaves, so the root's two children hold halves of them (24 and 25 of
+ * 49) and a split into two halves needs one node a side. Node (lo, h)
+ * spans positions [lo, lo + 2^h), lo a multiple of 2^h, and is node
+ * (lo, h-1) + node (lo + 2^(h-1), h-1), or just the one of the two that
+ * holds any leaf. z = node (0, top) + b. */
 enum { PT_LEAF_ROWS = 16, PT_TREE_MAX_LEVELS = 24 };
 
 static inline int pt_leaf_count(int in)
@@ -49,16 +52,20 @@ static inline int pt_leaf_count(int in)
     return (in + PT_LEAF_ROWS - 1) / PT_LEAF_ROWS;
 }
 int pt_tree_levels(int leaves); /* the root's level: the least h with 2^h >= leaves */
+int pt_tree_offset(int leaves); /* the position of leaf 0: ceil((2^top - leaves) / 2) */
 
 /* z (n, outp) = node (lo, level) of a layer with `in` inputs, plus b unless
- * b is NULL. a (n rows, stride lda) and wt start at input lo * PT_LEAF_ROWS:
- * the caller may hold only the node's own columns. */
+ * b is NULL. a (n rows, stride lda) and wt start at the input of the node's
+ * first leaf (pt_tree_part.first; 0 for the root): the caller may hold only
+ * the node's own columns. */
 void pt_dense_forward_tree(int n, int in, int lo, int level, int lda, int outp, const float *a,
                            const float *wt, const float *b, float *z);
 
-/* A computed node: z (rows, outp) holds node (lo, level) for every row. */
+/* A computed node: z (rows, outp) holds node (lo, level), whose leaves are
+ * [first, end), for every row. */
 typedef struct pt_tree_part {
     int lo, level;
+    int first, end;
     const float *z;
 } pt_tree_part;
 

@@ -124,21 +124,35 @@ int pt_tree_levels(int leaves)
     return h;
 }
 
-/* Leaves [lo, end) of node (lo, level) for R samples (rows of a, stride
- * lda, starting at leaf lo's first input) and output lanes o..o+15, into
- * acc. The leaves are visited in order and merged like a binary counter:
- * after leaf lo + c, every completed pair of equal-sized siblings is added
- * (left + right), so each internal node is the sum of its two children, as
- * pt_tree_combine forms it. R is a compile-time constant at each call. */
-static inline __attribute__((always_inline)) void tree_rows(const int R, int in, int lo, int end, int lda,
-                                                            int outp, int o, const float *a,
-                                                            const float *wt, v16 *out)
+int pt_tree_offset(int leaves)
+{
+    return ((1 << pt_tree_levels(leaves)) - leaves + 1) / 2;
+}
+
+/* The leaves [*first, *end) under node (lo, level); empty when first >= end. */
+static void node_leaves(int leaves, int lo, int level, int *first, int *end)
+{
+    const int off = pt_tree_offset(leaves), f = lo - off, e = lo + (1 << level) - off;
+    *first = f > 0 ? f : 0;
+    *end = e < leaves ? e : leaves;
+}
+
+/* Leaves [first, end) of the node at position lo for R samples (rows of a,
+ * stride lda, starting at leaf first's first input) and output lanes
+ * o..o+15, into out. The leaves are visited in order and merged like a
+ * binary counter on their position in the node: a leaf at a position with
+ * bit h set completes a right child at level h, added to its left sibling
+ * (left + right) when that holds any leaf. So each internal node is the sum
+ * of its two children, or the one that holds leaves, as pt_tree_combine
+ * forms it. R is a compile-time constant at each call. */
+static inline __attribute__((always_inline)) void tree_rows(const int R, int in, int lo, int first, int end,
+                                                            int off, int lda, int outp, int o,
+                                                            const float *a, const float *wt, v16 *out)
 {
     v16 stack[PT_TREE_MAX_LEVELS + 1][FWD_ROWS];
-    for (int r = 0; r < R; r++)
-        out[r] = splat(0.0f); /* a node with no leaf sums to zero */
-    for (int c = 0; lo + c < end; c++) {
-        const int k0 = c * PT_LEAF_ROWS, left = in - (lo + c) * PT_LEAF_ROWS;
+    unsigned held = 0; /* bit h: stack[h] holds a node */
+    for (int j = first; j < end; j++) {
+        const int c = j + off - lo, k0 = (j - first) * PT_LEAF_ROWS, left = in - j * PT_LEAF_ROWS;
         const int kn = left < PT_LEAF_ROWS ? left : PT_LEAF_ROWS; /* the last leaf may be short */
         v16 acc[FWD_ROWS];
         for (int r = 0; r < R; r++)
@@ -151,16 +165,21 @@ static inline __attribute__((always_inline)) void tree_rows(const int R, int in,
         }
         int h = 0;
         for (; (c >> h) & 1; h++)
-            for (int r = 0; r < R; r++)
-                acc[r] = stack[h][r] + acc[r];
+            if ((held >> h) & 1) {
+                for (int r = 0; r < R; r++)
+                    acc[r] = stack[h][r] + acc[r];
+                held &= ~(1u << h);
+            }
         for (int r = 0; r < R; r++)
             stack[h][r] = acc[r];
+        held |= 1u << h;
     }
     /* A node cut short by the last leaf: its complete left parts, right-nested. */
-    const int count = end - lo;
     int have = 0;
-    for (int h = 0; (count >> h) != 0; h++) {
-        if (!((count >> h) & 1))
+    for (int r = 0; r < R; r++)
+        out[r] = splat(0.0f); /* a node with no leaf sums to zero */
+    for (int h = 0; (held >> h) != 0; h++) {
+        if (!((held >> h) & 1))
             continue;
         for (int r = 0; r < R; r++)
             out[r] = have ? stack[h][r] + out[r] : stack[h][r];
@@ -171,39 +190,48 @@ static inline __attribute__((always_inline)) void tree_rows(const int R, int in,
 void pt_dense_forward_tree(int n, int in, int lo, int level, int lda, int outp, const float *a,
                            const float *wt, const float *b, float *z)
 {
-    const int leaves = pt_leaf_count(in);
-    const int end = lo + (1 << level) < leaves ? lo + (1 << level) : leaves;
+    const int leaves = pt_leaf_count(in), off = pt_tree_offset(leaves);
+    int first, end;
+    node_leaves(leaves, lo, level, &first, &end);
     int i = 0;
     v16 out[FWD_ROWS];
     for (; i + FWD_ROWS <= n; i += FWD_ROWS)
         for (int o = 0; o < outp; o += PT_LANES) {
-            tree_rows(FWD_ROWS, in, lo, end, lda, outp, o, a + (size_t)i * (size_t)lda, wt, out);
+            tree_rows(FWD_ROWS, in, lo, first, end, off, lda, outp, o, a + (size_t)i * (size_t)lda, wt, out);
             for (int r = 0; r < FWD_ROWS; r++)
                 store(z + (size_t)(i + r) * (size_t)outp + o, b ? out[r] + load(b + o) : out[r]);
         }
     for (; i < n; i++)
         for (int o = 0; o < outp; o += PT_LANES) {
-            tree_rows(1, in, lo, end, lda, outp, o, a + (size_t)i * (size_t)lda, wt, out);
+            tree_rows(1, in, lo, first, end, off, lda, outp, o, a + (size_t)i * (size_t)lda, wt, out);
             store(z + (size_t)i * (size_t)outp + o, b ? out[0] + load(b + o) : out[0]);
         }
 }
 
 int pt_tree_cover(int leaves, int lp, int rp, pt_tree_part *parts)
 {
-    const int top = pt_tree_levels(leaves);
+    const int top = pt_tree_levels(leaves), off = pt_tree_offset(leaves);
     int n = 0;
     for (int j = lp; j < rp;) {
-        int h = 0;
-        while (h < top && j % (2 << h) == 0 && (j + (2 << h) < leaves ? j + (2 << h) : leaves) <= rp)
-            h++;
-        parts[n++] = (pt_tree_part){.lo = j, .level = h, .z = NULL};
-        j += 1 << h;
+        /* The largest node that starts at leaf j and ends by rp. */
+        int h = 0, first, end;
+        for (; h < top; h++) {
+            const int up = ((j + off) >> (h + 1)) << (h + 1);
+            node_leaves(leaves, up, h + 1, &first, &end);
+            if (first != j || end > rp)
+                break;
+        }
+        const int lo = ((j + off) >> h) << h;
+        node_leaves(leaves, lo, h, &first, &end);
+        parts[n++] = (pt_tree_part){.lo = lo, .level = h, .first = first, .end = end, .z = NULL};
+        j = end;
     }
     return n;
 }
 
 /* Node (lo, level) of rows [row0, row0 + n) into z, from the first part
- * found top-down; scratch holds one more (n, outp) block per level below. */
+ * found top-down; scratch holds one more (n, outp) block per level below.
+ * The node holds at least one leaf. */
 static void combine_node(int leaves, int lo, int level, const pt_tree_part *parts, int n_parts,
                          size_t row0, int n, int outp, float *z, float *scratch)
 {
@@ -219,8 +247,15 @@ static void combine_node(int leaves, int lo, int level, const pt_tree_part *part
         return;
     }
     const int mid = lo + (1 << (level - 1));
+    int lf, le, rf, re;
+    node_leaves(leaves, lo, level - 1, &lf, &le);
+    node_leaves(leaves, mid, level - 1, &rf, &re);
+    if (lf >= le) { /* only the right child holds leaves */
+        combine_node(leaves, mid, level - 1, parts, n_parts, row0, n, outp, z, scratch);
+        return;
+    }
     combine_node(leaves, lo, level - 1, parts, n_parts, row0, n, outp, z, scratch);
-    if (mid >= leaves)
+    if (rf >= re) /* only the left */
         return;
     combine_node(leaves, mid, level - 1, parts, n_parts, row0, n, outp, scratch, scratch + count);
     for (size_t j = 0; j < count; j += PT_LANES)

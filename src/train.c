@@ -567,7 +567,7 @@ static void worker_partials(const pt_trainer *t, pt_worker *wk, const int *idx, 
         const int cnt = n - i0 < TILE_ROWS ? n - i0 : TILE_ROWS;
         pt_gather_u8_cols(cnt, wk->src + i0, kb, cols, t->map.scale, t->map.shift, wk->tile);
         for (int p = 0; p < wk->n_parts; p++) {
-            const int k0 = wk->parts[p].lo * PT_LEAF_ROWS;
+            const int k0 = wk->parts[p].first * PT_LEAF_ROWS;
             pt_dense_forward_tree(cnt, L->in, wk->parts[p].lo, wk->parts[p].level, cols, L->outp,
                                   wk->tile + (k0 - kb), m->params + L->off_w + (size_t)k0 * (size_t)L->outp,
                                   NULL, wk->nodes + (size_t)p * node + (size_t)i0 * (size_t)L->outp);

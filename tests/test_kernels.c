@@ -320,25 +320,30 @@ static void test_backward_w_split_is_bitwise(void **state)
 
 /* ---- the first layer's summation tree --------------------------------------------- */
 
-/* Covers worked out by hand for 49 leaves (the 784 MNIST inputs): node
- * (lo, h) holds leaves [lo, lo + 2^h) clipped to 49, and must start on a
- * multiple of 2^h. */
+/* Covers worked out by hand for 49 leaves (the 784 MNIST inputs): 64
+ * positions, leaf j at position j + 8 (offset ceil((64 - 49) / 2)); node
+ * (lo, h) spans positions [lo, lo + 2^h), lo a multiple of 2^h. */
 static void test_tree_cover_hand(void **state)
 {
     (void)state;
     static const struct {
-        int lp, rp, n, lo[4], level[4];
+        int lp, rp, n, lo[4], level[4], first[4], end[4];
     } cases[] = {
-        {0, 49, 1, {0}, {6}},                 /* the root */
-        {0, 24, 2, {0, 16}, {4, 3}},          /* [0,16) + [16,24) */
-        {24, 49, 2, {24, 32}, {3, 5}},        /* [24,32) + [32,64) clipped to 49 */
-        {3, 9, 3, {3, 4, 8}, {0, 2, 0}},      /* 4 is aligned to 4, not to 8 */
-        {5, 5, 0, {0}, {0}},                  /* nothing to cover */
+        {0, 49, 1, {0}, {6}, {0}, {49}},                       /* the root */
+        {0, 24, 1, {0}, {5}, {0}, {24}},                       /* the root's left child: positions 8..31 */
+        {24, 49, 1, {32}, {5}, {24}, {49}},                    /* and its right: positions 32..56 */
+        {0, 8, 1, {0}, {4}, {0}, {8}},                         /* positions 0..15, the first 8 empty */
+        {3, 9, 3, {11, 12, 16}, {0, 2, 0}, {3, 4, 8}, {4, 8, 9}}, /* position 12 is aligned to 4, not 8 */
+        {5, 5, 0, {0}, {0}, {0}, {0}},                         /* nothing to cover */
     };
     assert_int_equal(pt_tree_levels(49), 6);
+    assert_int_equal(pt_tree_offset(49), 8);
     assert_int_equal(pt_tree_levels(1), 0);
+    assert_int_equal(pt_tree_offset(1), 0);
     assert_int_equal(pt_tree_levels(64), 6);
+    assert_int_equal(pt_tree_offset(64), 0);
     assert_int_equal(pt_tree_levels(65), 7);
+    assert_int_equal(pt_tree_offset(65), 32);
     for (size_t c = 0; c < PT_ARRAY_LEN(cases); c++) {
         pt_tree_part parts[2 * PT_TREE_MAX_LEVELS];
         int n = pt_tree_cover(49, cases[c].lp, cases[c].rp, parts);
@@ -346,25 +351,32 @@ static void test_tree_cover_hand(void **state)
         for (int i = 0; i < n; i++) {
             assert_int_equal(parts[i].lo, cases[c].lo[i]);
             assert_int_equal(parts[i].level, cases[c].level[i]);
+            assert_int_equal(parts[i].first, cases[c].first[i]);
+            assert_int_equal(parts[i].end, cases[c].end[i]);
         }
     }
-    /* The last leaf alone is node (48, h) for any h: the cover takes a
-     * level >= 4, the largest, as a top-down walk from the root meets it. */
+    /* The last leaf alone, at position 56, is node (56, h) for h <= 3 (the
+     * positions after it are empty): the cover takes 3, the largest, as a
+     * top-down walk from the root meets it. */
     pt_tree_part last[2 * PT_TREE_MAX_LEVELS];
     assert_int_equal(pt_tree_cover(49, 48, 49, last), 1);
-    assert_int_equal(last[0].lo, 48);
-    assert_true(last[0].level >= 4);
+    assert_int_equal(last[0].lo, 56);
+    assert_int_equal(last[0].level, 3);
 }
 
 /* The shape of the sum, by hand. Leaf j's first weight row holds L_j in
  * every lane, its other rows zero, inputs all one: each leaf sums exactly
- * to L_j. With L = {1e8, 1, -1e8, 1, 2} (1e8 is a float; 1e8 + 1 rounds to
- * 1e8) and b = 0.5:
- *   tree:          (((L0 + L1) + (L2 + L3)) + L4) + b = (1e8 - 1e8) + 2 + 0.5 = 2.5
+ * to L_j. Five leaves sit at positions 2..6 of 8 (offset ceil(3 / 2)), so
+ * the root is (L0 + L1) + ((L2 + L3) + L4). With L = {1e8, 1, -1e8, 1, 2}
+ * (floats are 8 apart near 1e8, so adding 1 or 2 to +-1e8 changes nothing)
+ * and b = 0.5:
+ *   tree:          (1e8 + 1) + ((-1e8 + 1) + 2) + b = 1e8 - 1e8 + 0.5 = 0.5
  *   left to right, from b as pt_dense_forward sums:
  *                  0.5 + 1e8 rounds to 1e8, + 1 rounds to 1e8, - 1e8 = 0, + 1 + 2 = 3
+ *   a tree of leaves at positions 0..4, the shape without the offset:
+ *                  ((L0 + L1) + (L2 + L3)) + L4 + b = 0 + 2 + 0.5 = 2.5
  * The fifth leaf has a single input (in = 65). Every split of the leaves
- * into two ranges, combined, must give 2.5 too. */
+ * into two ranges, combined, must give 0.5 too. */
 static void test_tree_order_hand(void **state)
 {
     (void)state;
@@ -379,7 +391,7 @@ static void test_tree_order_hand(void **state)
     fill(z, N * OUTP, GARBAGE);
     pt_dense_forward_tree(N, IN, 0, pt_tree_levels(5), IN, OUTP, a, wt, b, z);
     for (int i = 0; i < N * OUTP; i++)
-        assert_true(z[i] == 2.5f);
+        assert_true(z[i] == 0.5f);
     pt_dense_forward(N, IN, IN, OUTP, a, wt, b, z); /* left to right: the order shows */
     assert_true(z[0] == 3.0f);
     for (int cut = 0; cut <= 5; cut++) {
@@ -388,7 +400,7 @@ static void test_tree_order_hand(void **state)
         n += pt_tree_cover(5, cut, 5, parts + n);
         for (int p = 0; p < n; p++) {
             float *node = nodes + (size_t)p * N * OUTP;
-            const int k0 = parts[p].lo * PT_LEAF_ROWS;
+            const int k0 = parts[p].first * PT_LEAF_ROWS;
             pt_dense_forward_tree(N, IN, parts[p].lo, parts[p].level, IN, OUTP, a + k0,
                                   wt + (size_t)k0 * OUTP, NULL, node);
             parts[p].z = node;
@@ -396,8 +408,8 @@ static void test_tree_order_hand(void **state)
         fill(z, N * OUTP, GARBAGE);
         pt_tree_combine(IN, parts, n, 0, N, OUTP, b, z, scratch);
         for (int i = 0; i < N * OUTP; i++)
-            if (z[i] != 2.5f)
-                fail_msg("cut at leaf %d: z[%d] = %g, want 2.5", cut, i, (double)z[i]);
+            if (z[i] != 0.5f)
+                fail_msg("cut at leaf %d: z[%d] = %g, want 0.5", cut, i, (double)z[i]);
     }
     pt_free(a);
     pt_free(wt);
@@ -465,7 +477,7 @@ static void test_tree_split_is_bitwise(void **state)
                     int got = pt_tree_cover(leaves, lp, rp, parts + n_parts);
                     for (int p = n_parts; p < n_parts + got; p++) {
                         float *node = nodes + (size_t)p * n * outp;
-                        const int k0 = parts[p].lo * PT_LEAF_ROWS;
+                        const int k0 = parts[p].first * PT_LEAF_ROWS;
                         fill(node, (size_t)n * outp, GARBAGE);
                         pt_dense_forward_tree(n, in, parts[p].lo, parts[p].level, ke - kb, outp,
                                               cols + (k0 - kb), wt + (size_t)k0 * outp, NULL, node);
