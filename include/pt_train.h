@@ -1,7 +1,9 @@
 /* pt_train.h: the data-parallel training step and evaluation.
  *
- * The parameters are split once, when the trainer is made, into one
- * contiguous range of weight rows per worker (one worker per thread). A
+ * The parameters are split once, when the trainer is made, into one share
+ * per worker (one worker per thread): a contiguous range of the first
+ * layer's weight rows, and for one worker the small layers above it too,
+ * planned so that the largest share, tree nodes counted, costs least. A
  * step over a mini-batch of B samples has three parts:
  *   1. each worker sums the first layer forward over its own rows (its
  *      inputs), for all B samples, as nodes of a fixed summation tree;
@@ -17,7 +19,7 @@
  * count only changes who computes what. The first layer's weights never
  * leave their worker's core. The loss of a step is summed per shard, then
  * in shard order. One OpenMP parallel region spans a whole pass; each step
- * has two barriers (after parts 1 and 2). */
+ * has two barriers (after parts 1 and 2, pt_barrier.h). */
 #ifndef PT_TRAIN_H
 #define PT_TRAIN_H
 
