@@ -377,11 +377,11 @@ static double share_cost(const pt_model *m, const double *pre, int leaf0, int a,
 
 /* Split the units among n workers, contiguous runs in unit order, so that
  * the largest share costs least (dynamic programming over the boundaries,
- * O(n units^2)): worker k gets units [bound[k], bound[k + 1]). Counting the
- * nodes is what moves a boundary to where the tree has few nodes: for 784
- * inputs at 2 workers, leaves 0-23 with the small layers against leaves
- * 24-48, 2 nodes each, not 3 and 4. Only who computes changes with the
- * thread count, never how. Returns -1 when out of memory. */
+ * O(n x units^2)): worker k gets units [bound[k], bound[k + 1]). Counting
+ * the nodes is what moves a boundary to where the tree has few nodes: for
+ * 784 inputs at 2 workers, leaves 0-23 with the small layers against leaves
+ * 24-48, the root's two children, one node each. Only who computes changes
+ * with the thread count, never how. Returns -1 when out of memory. */
 static int plan_shares(const pt_model *m, const pt_unit *units, int n_units, int n, int *bound)
 {
     const size_t cols = (size_t)n_units + 1;
