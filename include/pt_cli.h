@@ -26,6 +26,10 @@ pt_run_hooks pt_cli_run_hooks(const pt_cli *cli);
 /* Prints "ptrain: <msg>" to stderr. */
 void pt_cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* The value of option `opt`, the whole of s, in [lo, hi] into *out; else
+ * prints what was expected and returns -1. */
+int pt_cli_parse_long(const char *opt, const char *s, long lo, long hi, long *out);
+
 int pt_cmd_train(const pt_cli *cli, int argc, char **argv);
 int pt_cmd_plot(const pt_cli *cli, int argc, char **argv);
 int pt_cmd_scale(const pt_cli *cli, int argc, char **argv);

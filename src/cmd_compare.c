@@ -45,12 +45,9 @@ int pt_cmd_compare(const pt_cli *cli, int argc, char **argv)
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--seeds") && i + 1 < argc) {
-            char *end;
-            long v = strtol(argv[++i], &end, 10);
-            if (!*argv[i] || *end || v < 1 || v > MAX_SEEDS) {
-                pt_cli_error("--seeds '%s': expected a whole number in [1, %d]", argv[i], MAX_SEEDS);
+            long v;
+            if (pt_cli_parse_long(a, argv[++i], 1, MAX_SEEDS, &v))
                 return PT_EXIT_USAGE;
-            }
             seeds = (int)v;
         } else if (!strcmp(a, "--name") && i + 1 < argc) {
             name = argv[++i];

@@ -54,18 +54,6 @@ static int parse_counts(const char *list, scale_opts *o)
     return o->n_counts > 0 ? 0 : -1;
 }
 
-static int parse_long(const char *opt, const char *s, long lo, long hi, long *out)
-{
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (!*s || *end || v < lo || v > hi) {
-        pt_cli_error("%s '%s': expected an integer in [%ld, %ld]", opt, s, lo, hi);
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
-
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -293,14 +281,14 @@ int pt_cmd_scale(const pt_cli *cli, int argc, char **argv)
             if (parse_counts(argv[++i], &o))
                 return PT_EXIT_USAGE;
         } else if (!strcmp(a, "--repeat") && has_value) {
-            if (parse_long(a, argv[++i], 1, MAX_REPEAT, &v))
+            if (pt_cli_parse_long(a, argv[++i], 1, MAX_REPEAT, &v))
                 return PT_EXIT_USAGE;
             o.repeat = (int)v;
         } else if (!strcmp(a, "--steps") && has_value) {
-            if (parse_long(a, argv[++i], 1, 10000000, &o.steps))
+            if (pt_cli_parse_long(a, argv[++i], 1, 10000000, &o.steps))
                 return PT_EXIT_USAGE;
         } else if (!strcmp(a, "--warmup") && has_value) {
-            if (parse_long(a, argv[++i], 0, 10000000, &o.warmup))
+            if (pt_cli_parse_long(a, argv[++i], 0, 10000000, &o.warmup))
                 return PT_EXIT_USAGE;
         } else if (!strcmp(a, "--name") && has_value) {
             name = argv[++i];

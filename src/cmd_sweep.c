@@ -216,12 +216,9 @@ int pt_cmd_sweep(const pt_cli *cli, int argc, char **argv)
         if (!strcmp(a, "--name") && i + 1 < argc) {
             name = argv[++i];
         } else if (!strcmp(a, "--jobs") && i + 1 < argc) {
-            char *end;
-            long v = strtol(argv[++i], &end, 10);
-            if (!*argv[i] || *end || v < 1 || v > MAX_JOBS) {
-                pt_cli_error("--jobs '%s': expected a whole number in [1, %d]", argv[i], MAX_JOBS);
+            long v;
+            if (pt_cli_parse_long(a, argv[++i], 1, MAX_JOBS, &v))
                 return PT_EXIT_USAGE;
-            }
             jobs = (int)v;
         } else if (a[0] == '-' && a[1] == '-') {
             pt_cli_error("sweep: unknown or incomplete option '%s' (options: --name NAME, --jobs N)"

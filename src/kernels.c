@@ -129,10 +129,11 @@ int pt_tree_offset(int leaves)
     return ((1 << pt_tree_levels(leaves)) - leaves + 1) / 2;
 }
 
-/* The leaves [*first, *end) under node (lo, level); empty when first >= end. */
-static void node_leaves(int leaves, int lo, int level, int *first, int *end)
+/* The leaves [*first, *end) under node (lo, level) of a tree whose leaf 0
+ * sits at position off; empty when first >= end. */
+static void node_leaves(int leaves, int off, int lo, int level, int *first, int *end)
 {
-    const int off = pt_tree_offset(leaves), f = lo - off, e = lo + (1 << level) - off;
+    const int f = lo - off, e = lo + (1 << level) - off;
     *first = f > 0 ? f : 0;
     *end = e < leaves ? e : leaves;
 }
@@ -192,7 +193,7 @@ void pt_dense_forward_tree(int n, int in, int lo, int level, int lda, int outp, 
 {
     const int leaves = pt_leaf_count(in), off = pt_tree_offset(leaves);
     int first, end;
-    node_leaves(leaves, lo, level, &first, &end);
+    node_leaves(leaves, off, lo, level, &first, &end);
     int i = 0;
     v16 out[FWD_ROWS];
     for (; i + FWD_ROWS <= n; i += FWD_ROWS)
@@ -217,12 +218,12 @@ int pt_tree_cover(int leaves, int lp, int rp, pt_tree_part *parts)
         int h = 0, first, end;
         for (; h < top; h++) {
             const int up = ((j + off) >> (h + 1)) << (h + 1);
-            node_leaves(leaves, up, h + 1, &first, &end);
+            node_leaves(leaves, off, up, h + 1, &first, &end);
             if (first != j || end > rp)
                 break;
         }
         const int lo = ((j + off) >> h) << h;
-        node_leaves(leaves, lo, h, &first, &end);
+        node_leaves(leaves, off, lo, h, &first, &end);
         parts[n++] = (pt_tree_part){.lo = lo, .level = h, .first = first, .end = end, .z = NULL};
         j = end;
     }
@@ -231,8 +232,8 @@ int pt_tree_cover(int leaves, int lp, int rp, pt_tree_part *parts)
 
 /* Node (lo, level) of rows [row0, row0 + n) into z, from the first part
  * found top-down; scratch holds one more (n, outp) block per level below.
- * The node holds at least one leaf. */
-static void combine_node(int leaves, int lo, int level, const pt_tree_part *parts, int n_parts,
+ * The node holds at least one leaf; leaf 0 sits at position off. */
+static void combine_node(int leaves, int off, int lo, int level, const pt_tree_part *parts, int n_parts,
                          size_t row0, int n, int outp, float *z, float *scratch)
 {
     const size_t count = (size_t)n * (size_t)outp;
@@ -248,16 +249,16 @@ static void combine_node(int leaves, int lo, int level, const pt_tree_part *part
     }
     const int mid = lo + (1 << (level - 1));
     int lf, le, rf, re;
-    node_leaves(leaves, lo, level - 1, &lf, &le);
-    node_leaves(leaves, mid, level - 1, &rf, &re);
+    node_leaves(leaves, off, lo, level - 1, &lf, &le);
+    node_leaves(leaves, off, mid, level - 1, &rf, &re);
     if (lf >= le) { /* only the right child holds leaves */
-        combine_node(leaves, mid, level - 1, parts, n_parts, row0, n, outp, z, scratch);
+        combine_node(leaves, off, mid, level - 1, parts, n_parts, row0, n, outp, z, scratch);
         return;
     }
-    combine_node(leaves, lo, level - 1, parts, n_parts, row0, n, outp, z, scratch);
+    combine_node(leaves, off, lo, level - 1, parts, n_parts, row0, n, outp, z, scratch);
     if (rf >= re) /* only the left */
         return;
-    combine_node(leaves, mid, level - 1, parts, n_parts, row0, n, outp, scratch, scratch + count);
+    combine_node(leaves, off, mid, level - 1, parts, n_parts, row0, n, outp, scratch, scratch + count);
     for (size_t j = 0; j < count; j += PT_LANES)
         store(z + j, load(z + j) + load(scratch + j));
 }
@@ -266,7 +267,8 @@ void pt_tree_combine(int in, const pt_tree_part *parts, int n_parts, size_t row0
                      const float *b, float *z, float *scratch)
 {
     const int leaves = pt_leaf_count(in);
-    combine_node(leaves, 0, pt_tree_levels(leaves), parts, n_parts, row0, n, outp, z, scratch);
+    combine_node(leaves, pt_tree_offset(leaves), 0, pt_tree_levels(leaves), parts, n_parts, row0, n, outp, z,
+                 scratch);
     for (int i = 0; i < n; i++)
         for (int o = 0; o < outp; o += PT_LANES) {
             float *zi = z + (size_t)i * (size_t)outp + o;

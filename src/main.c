@@ -54,6 +54,18 @@ void pt_cli_error(const char *fmt, ...)
     va_end(ap);
 }
 
+int pt_cli_parse_long(const char *opt, const char *s, long lo, long hi, long *out)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (!*s || *end || v < lo || v > hi) {
+        pt_cli_error("%s '%s': expected an integer in [%ld, %ld]", opt, s, lo, hi);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
 int pt_cli_load_config(pt_config *cfg, const char *path, int n_overrides, char **overrides)
 {
     pt_err err = {{0}};
