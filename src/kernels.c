@@ -464,9 +464,102 @@ const pt_activation pt_activations[PT_ACT_COUNT] = {
     [PT_ACT_RELU] = {PT_ACT_RELU, relu_forward, relu_backward},
 };
 
+/* Outputs [c, c + PT_LANES) of cnt <= PT_LANES samples, transposed: zt[o][i]
+ * is output c + o of sample i, so one vector holds an output of every
+ * sample. Lanes past cnt repeat sample 0; their results are never stored. */
+static void load_outputs_t(const float *z, int outp, int cnt, int c, float zt[PT_LANES][PT_LANES])
+{
+    for (int i = 0; i < PT_LANES; i++) {
+        const float *row = z + (size_t)(i < cnt ? i : 0) * (size_t)outp + c;
+        for (int o = 0; o < PT_LANES; o++)
+            zt[o][i] = row[o];
+    }
+}
+
+/* Softmax cross-entropy of cnt <= PT_LANES samples, vectorised over the
+ * samples (a sample's k logits are too few for a vector of their own). The
+ * exps are computed twice, for the sum and for dz, rather than kept: k is not
+ * bounded, and they are cheap next to the divisions. */
+static void softmax_block(int cnt, int k, int outp, const float *z, const uint8_t *labels, float *dz,
+                          double *loss_sum, long *correct, uint8_t *pred)
+{
+    float zt[PT_LANES][PT_LANES], top[PT_LANES], sum[PT_LANES];
+    int best[PT_LANES], label[PT_LANES];
+    for (int i = 0; i < PT_LANES; i++)
+        label[i] = labels[i < cnt ? i : 0];
+    /* The first largest logit of each sample: the shift that keeps every exp
+     * at most 1 (log-sum-exp, exact for any logit range), and the prediction. */
+    /* One chunk of outputs (k <= PT_LANES, the usual case) is loaded once for
+     * all three passes. */
+    const int reload = outp > PT_LANES;
+    for (int c = 0; c < k; c += PT_LANES) {
+        load_outputs_t(z, outp, cnt, c, zt);
+        if (c == 0)
+            for (int i = 0; i < PT_LANES; i++) {
+                top[i] = zt[0][i];
+                best[i] = 0;
+            }
+        for (int o = c == 0; o < PT_LANES && c + o < k; o++) {
+#pragma omp simd
+            for (int i = 0; i < PT_LANES; i++) {
+                const int above = zt[o][i] > top[i];
+                best[i] = above ? c + o : best[i];
+                top[i] = above ? zt[o][i] : top[i];
+            }
+        }
+    }
+    for (int i = 0; i < PT_LANES; i++)
+        sum[i] = 0.0f;
+    for (int c = 0; c < k; c += PT_LANES) {
+        if (reload)
+            load_outputs_t(z, outp, cnt, c, zt);
+        for (int o = 0; o < PT_LANES && c + o < k; o++) {
+#pragma omp simd
+            for (int i = 0; i < PT_LANES; i++)
+                sum[i] += pt_expf(zt[o][i] - top[i]);
+        }
+    }
+    /* loss_i = ln(sum_i) + top_i - z_i[label_i]. One log of the product of
+     * the sums, in double: each sum lies in [1, k], so PT_LANES of them
+     * cannot overflow, and the product loses less than the logs' rounding. */
+    double prod = 1.0, shift = 0.0;
+    long right = 0;
+    for (int i = 0; i < cnt; i++) {
+        prod *= (double)sum[i];
+        shift += (double)top[i] - (double)z[(size_t)i * (size_t)outp + (size_t)label[i]];
+        right += best[i] == label[i];
+        if (pred)
+            pred[i] = (uint8_t)best[i];
+    }
+    *loss_sum += log(prod) + shift;
+    *correct += right;
+    if (!dz)
+        return;
+    for (int c = 0; c < outp; c += PT_LANES) {
+        if (reload)
+            load_outputs_t(z, outp, cnt, c, zt);
+        for (int o = 0; o < PT_LANES; o++) {
+#pragma omp simd
+            for (int i = 0; i < PT_LANES; i++)
+                zt[o][i] = c + o < k ? pt_expf(zt[o][i] - top[i]) / sum[i] - (c + o == label[i] ? 1.0f : 0.0f)
+                                     : 0.0f;
+        }
+        for (int i = 0; i < cnt; i++)
+            for (int o = 0; o < PT_LANES; o++)
+                dz[(size_t)i * (size_t)outp + (size_t)(c + o)] = zt[o][i];
+    }
+}
+
 void pt_output_loss(pt_out_kind kind, int n, int k, int outp, const float *z, const uint8_t *labels,
                     float *dz, double *loss_sum, long *correct, uint8_t *pred)
 {
+    if (kind == PT_OUT_SOFTMAX) {
+        for (int i = 0; i < n; i += PT_LANES)
+            softmax_block(n - i < PT_LANES ? n - i : PT_LANES, k, outp, z + (size_t)i * (size_t)outp,
+                          labels + i, dz ? dz + (size_t)i * (size_t)outp : NULL, loss_sum, correct,
+                          pred ? pred + i : NULL);
+        return;
+    }
     double loss = 0.0;
     long right = 0;
     for (int i = 0; i < n; i++) {
@@ -479,23 +572,12 @@ void pt_output_loss(pt_out_kind kind, int n, int k, int outp, const float *z, co
         if (pred)
             pred[i] = (uint8_t)best;
         float *dzi = dz ? dz + (size_t)i * (size_t)outp : NULL;
-        if (kind == PT_OUT_SOFTMAX) {
-            /* log-sum-exp shifted by the max: exact for any logit range. */
-            float m = zi[best], s = 0.0f;
-            for (int o = 0; o < k; o++)
-                s += pt_expf(zi[o] - m);
-            loss += (double)logf(s) + (double)m - (double)zi[y];
+        for (int o = 0; o < k; o++) {
+            /* BCE with logits: max(z,0) - z*t + log(1 + exp(-|z|)), stable both ways. */
+            float t = o == y ? 1.0f : 0.0f, zo = zi[o];
+            loss += (double)((zo > 0.0f ? zo : 0.0f) - zo * t + log1pf(pt_expf(-fabsf(zo))));
             if (dzi)
-                for (int o = 0; o < k; o++)
-                    dzi[o] = pt_expf(zi[o] - m) / s - (o == y ? 1.0f : 0.0f);
-        } else {
-            for (int o = 0; o < k; o++) {
-                /* BCE with logits: max(z,0) - z*t + log(1 + exp(-|z|)), stable both ways. */
-                float t = o == y ? 1.0f : 0.0f, zo = zi[o];
-                loss += (double)((zo > 0.0f ? zo : 0.0f) - zo * t + log1pf(pt_expf(-fabsf(zo))));
-                if (dzi)
-                    dzi[o] = 1.0f / (1.0f + pt_expf(-zo)) - t;
-            }
+                dzi[o] = 1.0f / (1.0f + pt_expf(-zo)) - t;
         }
         if (dzi)
             for (int o = k; o < outp; o++)

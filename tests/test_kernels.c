@@ -666,6 +666,58 @@ static void test_output_wide(void **state)
     }
 }
 
+/* Many samples and many classes against a plain double-precision softmax:
+ * n = 37 fills two vectors of samples and part of a third (lanes past the
+ * end must neither count nor be written), and k = 40 (outp 48) takes the
+ * outputs three vectors at a time. */
+static void test_output_softmax_blocks(void **state)
+{
+    (void)state;
+    const int ks[2] = {10, 40};
+    for (int t = 0; t < 2; t++) {
+        const int n = 37, k = ks[t], outp = (k + 15) / 16 * 16;
+        float *z = falloc((size_t)n * outp), *dz = falloc((size_t)(n + 1) * outp);
+        uint8_t y[37], pred[38];
+        pt_rng r;
+        pt_rng_seed(&r, 7u + (uint64_t)t, PT_STREAM_INIT);
+        fill(z, (size_t)n * outp, 1e30f); /* padding lanes: ignored however large */
+        for (int i = 0; i < n; i++) {
+            for (int o = 0; o < k; o++)
+                z[i * outp + o] = (float)(8.0 * pt_rng_uniform(&r) - 4.0);
+            y[i] = (uint8_t)pt_rng_below(&r, (uint64_t)k);
+        }
+        fill(dz, (size_t)(n + 1) * outp, GARBAGE);
+        memset(pred, 99, sizeof pred);
+        double loss = 0.0, want_loss = 0.0;
+        long correct = 0, want_correct = 0;
+        pt_output_loss(PT_OUT_SOFTMAX, n, k, outp, z, y, dz, &loss, &correct, pred);
+        for (int i = 0; i < n; i++) {
+            const float *zi = z + i * outp;
+            int best = 0;
+            for (int o = 1; o < k; o++)
+                if (zi[o] > zi[best])
+                    best = o;
+            double sum = 0.0;
+            for (int o = 0; o < k; o++)
+                sum += exp((double)zi[o]);
+            want_loss += log(sum) - (double)zi[y[i]];
+            want_correct += best == y[i];
+            assert_int_equal(pred[i], best);
+            for (int o = 0; o < k; o++)
+                near(dz[i * outp + o], exp((double)zi[o]) / sum - (o == y[i]), 1e-6, 1e-5, "softmax dz");
+            for (int o = k; o < outp; o++)
+                assert_true(dz[i * outp + o] == 0.0f);
+        }
+        near(loss, want_loss, 0, 1e-6, "softmax loss over blocks");
+        assert_int_equal(correct, want_correct);
+        for (int o = 0; o < outp; o++)
+            assert_true(dz[n * outp + o] == GARBAGE); /* nothing past the last sample */
+        assert_int_equal(pred[n], 99);
+        pt_free(z);
+        pt_free(dz);
+    }
+}
+
 /* ---- pt_expf and the activations ----------------------------------------------------- */
 
 /* Error of f against the exact value e, in units of the float ulp at e. */
@@ -1400,6 +1452,7 @@ int main(void)
         cmocka_unit_test(test_gather),
         cmocka_unit_test(test_output_softmax_hand),
         cmocka_unit_test(test_output_softmax_extreme),
+        cmocka_unit_test(test_output_softmax_blocks),
         cmocka_unit_test(test_output_sigmoid_hand),
         cmocka_unit_test(test_output_wide),
         cmocka_unit_test(test_expf_accuracy),
