@@ -4,8 +4,11 @@
  * counts interleaved so that drift of a shared machine spreads over all of
  * them. It reports throughput, speedup, efficiency, where each step's time
  * goes, checks that every run ended with bit-identical weights and loss,
- * and fits a labelled model of the speedup beyond the cores measured. */
+ * and fits a labelled model of the speedup beyond the cores measured.
+ * Beside each run it measures the machine's own ceiling: the same training
+ * as independent single-worker copies, one per PU, all at once. */
 #include <math.h>
+#include <omp.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +33,7 @@ typedef struct scale_opts {
 /* One timed run at one thread count. */
 typedef struct sample {
     double samples_per_sec, step_us, partials_us, shards_us, grads_us, update_us, wait_us;
+    double ceiling_sps; /* summed rate of independent copies on the same PUs (measure_copies) */
     double loss_sum;
     int workers;    /* threads that ran: the count asked for, capped at the PUs (pt_run_workers) */
     int identical;  /* weights and loss equal, bit for bit, to the first run's */
@@ -126,6 +130,76 @@ static int measure(pt_setup *su, const pt_config *cfg, pt_optim *opt, const int 
     return 0;
 }
 
+/* The machine's ceiling at `workers` workers: as many independent copies of
+ * the timed run, each a one-worker trainer with its own model and optimiser,
+ * each bound to the PU that worker would use, started together. They share
+ * nothing but the read-only data set, so their summed rate against workers
+ * times the one-worker rate is what the machine itself gives to parallel
+ * work: core clocks that drop as more cores are busy, shared cache and
+ * memory, neighbours on a shared host. What ptrain loses beyond that is its
+ * own (barriers, cache lines crossing cores, imbalance). */
+static int measure_copies(pt_setup *su, const pt_config *cfg, const int *order, const scale_opts *o,
+                          int workers, double *ceiling_sps, pt_err *err)
+{
+    pt_placement *place = NULL;
+    if (pt_placement_create(&place, cfg->run.bind, workers, NULL, err))
+        return -1;
+    pt_setup_reinit(su, cfg);
+    const pt_model *init = &su->model;
+    int sizes[PT_MAX_LAYERS + 1];
+    sizes[0] = init->layer[0].in;
+    for (int l = 0; l < init->n_layers; l++)
+        sizes[l + 1] = init->layer[l].out;
+    const long batch = cfg->train.batch;
+    double sum = 0.0;
+    int failed = 0;
+#pragma omp parallel num_threads(workers) reduction(+ : sum, failed)
+    {
+        pt_err my = {{0}};
+        pt_model m = {0};
+        pt_optim opt = {0};
+        pt_trainer *tr = NULL;
+        /* Binding can fail only where it fails for the real run too; the
+         * copy then runs where the OS puts it, as that run's thread would. */
+        if (place)
+            (void)pt_placement_bind_self(place, omp_get_thread_num(), &my);
+        int ok = pt_model_create(&m, init->n_layers, sizes, init->act, init->out, &my) == 0;
+        if (ok) {
+            memcpy(m.params, init->params, init->n_params * sizeof *m.params);
+            ok = pt_optim_create(&opt, cfg, m.n_params, o->steps, &my) == 0;
+        }
+        if (ok)
+            ok = (tr = pt_trainer_create(&m, &opt, &su->train_set, &su->input, cfg->train.batch,
+                                         cfg->train.shard, 1, NULL, &my)) != NULL;
+        pt_pass_stats st = {0};
+        if (ok)
+            pt_trainer_pass(tr, order, o->warmup * batch, &st);
+        /* Every copy (and every thread, even one whose copy failed) meets
+         * here, so the timed passes start together. */
+#pragma omp barrier
+        if (ok && pt_trainer_pass(tr, order + o->warmup * batch, o->steps * batch, &st) == 0)
+            sum += (double)st.samples / st.seconds;
+        else
+            failed++;
+        if (!ok) {
+#pragma omp critical(pt_scale_copies)
+            if (!err->msg[0])
+                *err = my;
+        }
+        pt_trainer_free(tr);
+        pt_optim_free(&opt);
+        pt_model_free(&m);
+    }
+    pt_placement_free(place);
+    if (failed) {
+        if (!err->msg[0])
+            pt_fail(err, "a copy for the machine's ceiling diverged; lower train.lr");
+        return -1;
+    }
+    *ceiling_sps = sum;
+    return 0;
+}
+
 static int write_outputs(const char *dir, const pt_config *cfg, const scale_opts *o,
                          sample (*runs)[MAX_COUNTS], int shards, int leaves, int n_pus,
                          int all_identical, pt_err *err)
@@ -145,25 +219,25 @@ static int write_outputs(const char *dir, const pt_config *cfg, const scale_opts
     if (!(f = pt_atomic_open(path, tmp, sizeof tmp, err)))
         return -1;
     fprintf(f, "repeat,threads,workers,samples_per_sec,step_us,partials_us,shards_us,grads_us,update_us,wait_us,loss_sum,"
-               "identical\n");
+               "ceiling_samples_per_sec,identical\n");
     for (int r = 0; r < o->repeat; r++)
         for (int c = 0; c < o->n_counts; c++) {
             const sample *s = &runs[r][c];
-            fprintf(f, "%d,%d,%d,%.1f,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%.17g,%d\n", r + 1, o->counts[c],
-                    s->workers, s->samples_per_sec, s->step_us, s->partials_us, s->shards_us, s->grads_us, s->update_us,
-                    s->wait_us,
-                    s->loss_sum, s->identical);
+            fprintf(f, "%d,%d,%d,%.1f,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%.17g,%.1f,%d\n", r + 1, o->counts[c],
+                    s->workers, s->samples_per_sec, s->step_us, s->partials_us, s->shards_us, s->grads_us,
+                    s->update_us, s->wait_us, s->loss_sum, s->ceiling_sps, s->identical);
         }
     if (pt_atomic_commit(f, tmp, path, err))
         return -1;
 
     /* Medians per thread count; speedup against the first count in the list. */
-    double med_sps[MAX_COUNTS], v[MAX_REPEAT];
+    double med_sps[MAX_COUNTS], med_ceiling[MAX_COUNTS], v[MAX_REPEAT];
     snprintf(path, sizeof path, "%s/scaling.csv", dir);
     if (!(f = pt_atomic_open(path, tmp, sizeof tmp, err)))
         return -1;
     fprintf(f, "threads,workers,runs,samples_per_sec,samples_per_sec_min,samples_per_sec_max,step_us,"
-               "step_us_min,step_us_max,speedup,efficiency,partials_us,shards_us,grads_us,update_us,wait_us,identical\n");
+               "step_us_min,step_us_max,speedup,efficiency,partials_us,shards_us,grads_us,update_us,wait_us,"
+               "ceiling_samples_per_sec,ceiling_efficiency,share_of_ceiling,identical\n");
     for (int c = 0; c < o->n_counts; c++) {
         double sps_min = INFINITY, sps_max = 0, st_min = INFINITY, st_max = 0;
         int identical = 1;
@@ -183,11 +257,14 @@ static int write_outputs(const char *dir, const pt_config *cfg, const scale_opts
         double grads_us = field_median(runs, o->repeat, c, offsetof(sample, grads_us));
         double update_us = field_median(runs, o->repeat, c, offsetof(sample, update_us));
         double wait_us = field_median(runs, o->repeat, c, offsetof(sample, wait_us));
+        med_ceiling[c] = field_median(runs, o->repeat, c, offsetof(sample, ceiling_sps));
         double speedup = med_sps[c] / med_sps[0];
         double eff = speedup * o->counts[0] / o->counts[c];
-        fprintf(f, "%d,%d,%d,%.1f,%.1f,%.1f,%.3f,%.3f,%.3f,%.4f,%.4f,%.3f,%.3f,%.3f,%.3f,%.3f,%s\n",
+        double ceiling_eff = med_ceiling[c] / med_sps[0] * o->counts[0] / o->counts[c];
+        fprintf(f, "%d,%d,%d,%.1f,%.1f,%.1f,%.3f,%.3f,%.3f,%.4f,%.4f,%.3f,%.3f,%.3f,%.3f,%.3f,%.1f,%.4f,%.4f,%s\n",
                 o->counts[c], runs[0][c].workers, o->repeat, med_sps[c], sps_min, sps_max, step, st_min,
-                st_max, speedup, eff, partials_us, shards_us, grads_us, update_us, wait_us, identical ? "yes" : "no");
+                st_max, speedup, eff, partials_us, shards_us, grads_us, update_us, wait_us, med_ceiling[c],
+                ceiling_eff, med_sps[c] / med_ceiling[c], identical ? "yes" : "no");
     }
     if (pt_atomic_commit(f, tmp, path, err))
         return -1;
@@ -212,11 +289,17 @@ static int write_outputs(const char *dir, const pt_config *cfg, const scale_opts
                "Weights and loss bit-identical across every run: **%s**.\n\n",
             cfg->source, cfg->train.batch, shards, cfg->train.shard, o->steps, o->warmup, o->repeat,
             pt_bind_names[cfg->run.bind], n_pus, all_identical ? "yes" : "NO");
-    fprintf(f, "| threads | workers | samples/s (median) | speedup | efficiency |\n"
-               "|---:|---:|---:|---:|---:|\n");
+    fprintf(f, "| threads | workers | samples/s (median) | speedup | efficiency | machine ceiling | share of "
+               "ceiling |\n|---:|---:|---:|---:|---:|---:|---:|\n");
     for (int c = 0; c < o->n_counts; c++)
-        fprintf(f, "| %d | %d | %.0f | %.2f | %.0f %% |\n", o->counts[c], runs[0][c].workers, med_sps[c],
-                med_sps[c] / med_sps[0], 100 * med_sps[c] / med_sps[0] * o->counts[0] / o->counts[c]);
+        fprintf(f, "| %d | %d | %.0f | %.2f | %.0f %% | %.0f %% | %.0f %% |\n", o->counts[c], runs[0][c].workers,
+                med_sps[c], med_sps[c] / med_sps[0], 100 * med_sps[c] / med_sps[0] * o->counts[0] / o->counts[c],
+                100 * med_ceiling[c] / med_sps[0] * o->counts[0] / o->counts[c], 100 * med_sps[c] / med_ceiling[c]);
+    fprintf(f, "\nMachine ceiling: the same training as independent one-worker copies, one per PU of the "
+               "run, started together; their summed rate as an efficiency. It is what the machine gives "
+               "parallel work (clocks that drop with more busy cores, shared caches and memory, neighbours "
+               "on a shared host) before any cost of ptrain's own; share of ceiling is the run's rate over "
+               "the copies' rate.\n");
     if (best >= 0 && o->counts[0] == 1) {
         const double step1 = field_median(runs, o->repeat, 0, offsetof(sample, step_us));
         const double shards1 = field_median(runs, o->repeat, 0, offsetof(sample, shards_us));
@@ -253,12 +336,14 @@ static int write_outputs(const char *dir, const pt_config *cfg, const scale_opts
                "set grid\nset xlabel 'threads'\nset key top left\n"
                "set ylabel 'speedup'\n"
                "plot 'scaling.csv' using 1:10 with linespoints lw 2 title 'measured', "
+               "'' using 1:($18*$1/%d) with linespoints dt 3 title 'machine ceiling (independent copies)', "
                "x/%d with lines dt 2 title 'ideal'\n"
-               "set ylabel 'parallel efficiency (%%)'\nset yrange [0:110]\n"
+               "set ylabel 'parallel efficiency (%%)'\nset yrange [0:*]\n"
                "plot 'scaling.csv' using 1:($11*100) with linespoints lw 2 title 'measured', "
+               "'' using 1:($18*100) with linespoints dt 3 title 'machine ceiling (independent copies)', "
                "100 with lines dt 2 title 'ideal'\n"
                "unset multiplot\nset output\nsystem('mv scaling.png.tmp scaling.png')\n",
-            cfg->train.batch, shards, o->counts[0]);
+            cfg->train.batch, shards, o->counts[0], o->counts[0]);
     if (pt_atomic_commit(f, tmp, path, err))
         return -1;
     return 0;
@@ -373,6 +458,12 @@ int pt_cmd_scale(const pt_cli *cli, int argc, char **argv)
                 rc = PT_EXIT_FAILED;
                 goto out;
             }
+            s->ceiling_sps = s->samples_per_sec; /* one worker is its own ceiling */
+            if (s->workers > 1 && measure_copies(&su, &cfg, order, &o, s->workers, &s->ceiling_sps, &err)) {
+                pt_cli_error("%s", err.msg);
+                rc = PT_EXIT_FAILED;
+                goto out;
+            }
             if (r == 0 && c == 0)
                 memcpy(first, params, su.model.n_params * sizeof *first);
             s->identical = memcmp(first, params, su.model.n_params * sizeof *first) == 0 &&
@@ -380,9 +471,10 @@ int pt_cmd_scale(const pt_cli *cli, int argc, char **argv)
             all_identical &= s->identical;
             if (!cli->quiet) {
                 printf("  repeat %d/%d  threads %3d (%d workers)  %9.0f samples/s  step %6.1f us (partials %.1f, "
-                       "shards %.1f, gradients %.1f, update %.1f, wait %.1f)%s\n",
+                       "shards %.1f, gradients %.1f, update %.1f, wait %.1f)  copies %9.0f samples/s%s\n",
                        r + 1, o.repeat, o.counts[c], s->workers, s->samples_per_sec, s->step_us, s->partials_us,
-                       s->shards_us, s->grads_us, s->update_us, s->wait_us, s->identical ? "" : "  RESULT DIFFERS");
+                       s->shards_us, s->grads_us, s->update_us, s->wait_us, s->ceiling_sps,
+                       s->identical ? "" : "  RESULT DIFFERS");
                 fflush(stdout);
             }
         }

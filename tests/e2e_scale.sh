@@ -26,6 +26,14 @@ check "step parts add up to the step time" awk -F, '
     { s = $col["partials_us"] + $col["shards_us"] + $col["grads_us"] + $col["update_us"] + $col["wait_us"]
       if (!(s > 0.7 * $col["step_us"] && s < 1.05 * $col["step_us"])) bad = 1 }
     END { exit bad || NR < 2 }' "$dir/scaling_runs.csv"
+# The machine's ceiling: independent copies ran beside every multi-worker
+# run; one worker is its own ceiling.
+check "ceiling measured for every count" awk -F, '
+    NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
+    { c = $col["ceiling_samples_per_sec"]; r = $col["share_of_ceiling"]
+      if (!(c > 0 && r > 0 && r < 2)) bad = 1
+      if (NR == 2 && $col["share_of_ceiling"] != 1) bad = 1 }
+    END { exit bad || NR < 2 }' "$dir/scaling.csv"
 check "the model is labelled and covers 16, 32 and 64 cores" \
     sh -c 'grep -q "^## Model (not a measurement)" "$1" && grep -q "^| 16 |" "$1" && grep -q "^| 64 |" "$1"' _ "$dir/scaling.md"
 if command -v gnuplot >/dev/null; then
