@@ -479,7 +479,7 @@ static void load_outputs_t(const float *z, int outp, int cnt, int c, float zt[PT
 /* Softmax cross-entropy of cnt <= PT_LANES samples, vectorised over the
  * samples (a sample's k logits are too few for a vector of their own). The
  * exps are computed twice, for the sum and for dz, rather than kept: k is not
- * bounded, and they are cheap next to the divisions. */
+ * bounded. The sums run over the outputs in order, as a scalar loop would. */
 static void softmax_block(int cnt, int k, int outp, const float *z, const uint8_t *labels, float *dz,
                           double *loss_sum, long *correct, uint8_t *pred)
 {
@@ -487,10 +487,10 @@ static void softmax_block(int cnt, int k, int outp, const float *z, const uint8_
     int best[PT_LANES], label[PT_LANES];
     for (int i = 0; i < PT_LANES; i++)
         label[i] = labels[i < cnt ? i : 0];
-    /* The first largest logit of each sample: the shift that keeps every exp
-     * at most 1 (log-sum-exp, exact for any logit range), and the prediction. */
-    /* One chunk of outputs (k <= PT_LANES, the usual case) is loaded once for
-     * all three passes. */
+    /* The first largest logit of each sample: the prediction, and the shift
+     * that keeps every exp at most 1 (log-sum-exp, stable for any logit
+     * range). One chunk of outputs (k <= PT_LANES, the usual case) is loaded
+     * once for all three passes. */
     const int reload = outp > PT_LANES;
     for (int c = 0; c < k; c += PT_LANES) {
         load_outputs_t(z, outp, cnt, c, zt);
