@@ -24,15 +24,30 @@ SANFLAGS :=
 endif
 
 GIT_REV := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
-WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes $(if $(filter 1,$(WERROR)),-Werror)
+# -Wno-psabi: below AVX-512, GCC warns that 64-byte vectors passed by value
+# have another ABI; ours never cross a file (static inline in kernels.c).
+WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-psabi $(if $(filter 1,$(WERROR)),-Werror)
 # -ffp-contract=fast: ISO C mode would otherwise forbid fusing a*b+c into one FMA.
 # -fno-math-errno: sqrtf need not set errno, so the Adam update vectorises (NaN/Inf semantics kept).
-CFLAGS  := -std=c11 -D_GNU_SOURCE $(OPT) -march=$(ARCH) -ffp-contract=fast -fno-math-errno -fopenmp $(WARN) $(SANFLAGS) \
+# -fno-trapping-math: we never trap on FP exceptions, so GCC may compute both sides of a select
+#   (tanh's two branches) without AVX-512 masks; without it the AVX2 build runs tanh scalar.
+#   Values, NaN and Inf are unchanged (unlike -ffast-math, which we refuse).
+CFLAGS  := -std=c11 -D_GNU_SOURCE $(OPT) -march=$(ARCH) -ffp-contract=fast -fno-math-errno -fno-trapping-math -fopenmp $(WARN) $(SANFLAGS) \
            -Iinclude -MMD -MP -DPT_GIT_REV=\"$(GIT_REV)\" \
            $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDFLAGS := -fopenmp $(SANFLAGS)
 LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
 TEST_LDLIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
+
+# What the objects were built with, recorded in $(BUILD): the compile and
+# link flags in .flags (every object depends on it), the commit in .rev (only
+# the files that print it). A file is rewritten only when its content
+# changes, so `make ARCH=x86-64-v3` or a new commit rebuilds what they affect
+# instead of linking objects built another way or reporting an old commit.
+record = $(shell mkdir -p $(BUILD) && f=$(BUILD)/$(1) && \
+           { [ "$$(cat $$f 2>/dev/null)" = "$(2)" ] || printf '%s\n' "$(2)" >$$f; })
+$(call record,.flags,$(CC) $(filter-out -DPT_GIT_REV=%,$(CFLAGS)) : $(LDFLAGS) $(LDLIBS) $(TEST_LDLIBS))
+$(call record,.rev,$(GIT_REV))
 
 LIB_SRC  := $(filter-out src/main.c,$(wildcard src/*.c))
 LIB_OBJ  := $(LIB_SRC:src/%.c=$(BUILD)/%.o)
@@ -69,27 +84,36 @@ run: deps data
 	@$(MAKE) --no-print-directory all
 	./ptrain configs/tanh.ini
 
+# The portable build (ARCH=x86-64-v3: AVX2 and FMA, no AVX-512) runs the unit
+# tests too, where the CPU can run it: its kernels take the other vector
+# representation (v16 as two halves), which an AVX-512 build never compiles.
+PORTABLE := $(shell [ "$$(uname -m)" = x86_64 ] && grep -qw avx2 /proc/cpuinfo 2>/dev/null && \
+              grep -qw fma /proc/cpuinfo && grep -qw bmi2 /proc/cpuinfo && echo build-avx2)
+
 test: deps data
 	@$(MAKE) --no-print-directory all unit-tests $(BENCH_BIN)
 	@$(MAKE) --no-print-directory SAN=1 unit-tests
-	@scripts/run-tests.sh $(BUILD) build-san
+	$(if $(PORTABLE),@$(MAKE) --no-print-directory BUILD=$(PORTABLE) ARCH=x86-64-v3 unit-tests)
+	@scripts/run-tests.sh $(BUILD) build-san $(PORTABLE)
 
 unit-tests: $(TEST_BIN)
 
 ptrain: $(BUILD)/main.o $(BUILD)/libptrain.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $(filter %.o %.a,$^) $(LDLIBS)
 
 $(BUILD)/libptrain.a: $(LIB_OBJ)
 	@rm -f $@
 	$(AR) rcs $@ $^
 
-$(BUILD)/%.o: src/%.c | $(BUILD)
+$(BUILD)/%.o: src/%.c $(BUILD)/.flags | $(BUILD)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
-$(BUILD)/tests/%: tests/%.c $(BUILD)/libptrain.a | $(BUILD)/tests
+$(BUILD)/main.o $(BUILD)/results.o: $(BUILD)/.rev
+
+$(BUILD)/tests/%: tests/%.c $(BUILD)/libptrain.a $(BUILD)/.flags | $(BUILD)/tests
 	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libptrain.a $(LDFLAGS) $(LDLIBS) $(TEST_LDLIBS)
 
-$(BENCH_BIN): bench/bench.c $(BUILD)/libptrain.a | $(BUILD)/bench
+$(BENCH_BIN): bench/bench.c $(BUILD)/libptrain.a $(BUILD)/.flags $(BUILD)/.rev | $(BUILD)/bench
 	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libptrain.a $(LDFLAGS) $(LDLIBS)
 
 bench: deps data
@@ -112,6 +136,6 @@ $(BUILD) $(BUILD)/tests $(BUILD)/bench:
 	@mkdir -p $@
 
 clean:
-	rm -rf build build-san ptrain
+	rm -rf build build-san build-avx2 ptrain
 
 -include $(wildcard $(BUILD)/*.d $(BUILD)/tests/*.d $(BUILD)/bench/*.d)

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Runs the whole suite: every unit-test binary of the plain build and of the
-# ASan+UBSan build, then the end-to-end scripts against ./ptrain. Prints one
-# line per suite and a closing "N passed, N failed" line; exits non-zero if
-# anything failed. Usage: scripts/run-tests.sh PLAIN_BUILD_DIR SAN_BUILD_DIR
+# ASan+UBSan build, of the portable AVX2 build when given, then the
+# end-to-end scripts against ./ptrain. Prints one line per suite and a
+# closing "N passed, N failed" line; exits non-zero if anything failed.
+# Usage: scripts/run-tests.sh PLAIN_BUILD_DIR SAN_BUILD_DIR [PORTABLE_BUILD_DIR]
 set -u
 plain=${1:-build}
 san=${2:-build-san}
+portable=${3:-}
 passed=0
 failed=0
 failures=()
@@ -43,6 +45,12 @@ echo "unit tests under ASan+UBSan ($san):"
 for t in "$san"/tests/test_*; do
     [ -x "$t" ] && run "$(basename "$t") [san]" "$t"
 done
+if [ -n "$portable" ]; then
+    echo "unit tests of the portable build, AVX2 ($portable):"
+    for t in "$portable"/tests/test_*; do
+        [ -x "$t" ] && run "$(basename "$t") [avx2]" "$t"
+    done
+fi
 echo "end-to-end:"
 for s in tests/e2e*.sh; do
     [ -f "$s" ] && run "$(basename "$s")" bash "$s" ./ptrain

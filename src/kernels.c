@@ -12,6 +12,13 @@
 
 #include "pt_model.h"
 
+/* v16: PT_LANES floats, one row block of a layer's outputs. With AVX-512 it
+ * is one 64-byte register. Below that it is two 32-byte halves: GCC lowers a
+ * 64-byte vector type on AVX2 through the stack, which measured 10x slower.
+ * Every operation is lane by lane, so both give the same bits. The kernels
+ * use only these six operations; vfma(acc, s, w) is acc + s * w, one fused
+ * multiply-add per lane under -ffp-contract=fast. */
+#ifdef __AVX512F__
 typedef float v16 __attribute__((vector_size(PT_LANES * sizeof(float))));
 
 static inline v16 splat(float s)
@@ -26,6 +33,52 @@ static inline void store(float *p, v16 v)
 {
     *(v16 *)(void *)p = v;
 }
+static inline v16 vadd(v16 a, v16 b)
+{
+    return a + b;
+}
+static inline v16 vfma(v16 acc, float s, v16 w)
+{
+    return acc + splat(s) * w;
+}
+/* Register blocks: independent accumulator chains hide the FMA latency;
+ * 8 of them + 1 fit the 32 vector registers with room to spare. */
+enum { VEC_ROWS = 8 };
+#else
+typedef float v8 __attribute__((vector_size(PT_LANES / 2 * sizeof(float))));
+typedef struct {
+    v8 lo, hi;
+} v16;
+
+static inline v8 splat8(float s)
+{
+    return (v8){s, s, s, s, s, s, s, s};
+}
+static inline v16 splat(float s)
+{
+    return (v16){splat8(s), splat8(s)};
+}
+static inline v16 load(const float *p)
+{
+    return (v16){*(const v8 *)(const void *)p, *(const v8 *)(const void *)(p + PT_LANES / 2)};
+}
+static inline void store(float *p, v16 v)
+{
+    *(v8 *)(void *)p = v.lo;
+    *(v8 *)(void *)(p + PT_LANES / 2) = v.hi;
+}
+static inline v16 vadd(v16 a, v16 b)
+{
+    return (v16){a.lo + b.lo, a.hi + b.hi};
+}
+static inline v16 vfma(v16 acc, float s, v16 w)
+{
+    const v8 x = splat8(s);
+    return (v16){acc.lo + x * w.lo, acc.hi + x * w.hi};
+}
+/* Two registers a vector: 4 blocks (8 + 3 registers) fit 16. */
+enum { VEC_ROWS = 4 };
+#endif
 
 /* Rows are drawn at random from a data set larger than the last-level
  * cache, so each row is a fresh trip to memory: ask for rows this far ahead. */
@@ -79,9 +132,8 @@ void pt_prefetch_u8_cols(int n, const uint8_t *x, const int *idx, int dim, int k
     }
 }
 
-/* Samples per register block of the forward pass: 8 independent accumulator
- * chains hide the FMA latency, and 8 + 1 vectors fit any x86-64 register file. */
-enum { FWD_ROWS = 8 };
+/* Samples per register block of the forward pass. */
+enum { FWD_ROWS = VEC_ROWS };
 
 void pt_dense_forward(int n, int in, int lda, int outp, const float *a, const float *wt,
                       const float *b, float *z)
@@ -97,7 +149,7 @@ void pt_dense_forward(int n, int in, int lda, int outp, const float *a, const fl
                 v16 w = load(wt + (size_t)k * (size_t)outp + o);
 #pragma GCC unroll 8
                 for (int r = 0; r < FWD_ROWS; r++)
-                    acc[r] += splat(ai[(size_t)r * (size_t)lda + k]) * w;
+                    acc[r] = vfma(acc[r], ai[(size_t)r * (size_t)lda + k], w);
             }
             for (int r = 0; r < FWD_ROWS; r++)
                 store(z + (size_t)(i + r) * (size_t)outp + o, acc[r]);
@@ -108,7 +160,7 @@ void pt_dense_forward(int n, int in, int lda, int outp, const float *a, const fl
         for (int o = 0; o < outp; o += PT_LANES) {
             v16 acc = load(b + o);
             for (int k = 0; k < in; k++)
-                acc += splat(ai[k]) * load(wt + (size_t)k * (size_t)outp + o);
+                acc = vfma(acc, ai[k], load(wt + (size_t)k * (size_t)outp + o));
             store(z + (size_t)i * (size_t)outp + o, acc);
         }
     }
@@ -162,13 +214,13 @@ static inline __attribute__((always_inline)) void tree_rows(const int R, int in,
             v16 w = load(wt + (size_t)k * (size_t)outp + o);
 #pragma GCC unroll 8
             for (int r = 0; r < R; r++)
-                acc[r] += splat(a[(size_t)r * (size_t)lda + k]) * w;
+                acc[r] = vfma(acc[r], a[(size_t)r * (size_t)lda + k], w);
         }
         int h = 0;
         for (; (c >> h) & 1; h++)
             if ((held >> h) & 1) {
                 for (int r = 0; r < R; r++)
-                    acc[r] = stack[h][r] + acc[r];
+                    acc[r] = vadd(stack[h][r], acc[r]);
                 held &= ~(1u << h);
             }
         for (int r = 0; r < R; r++)
@@ -183,7 +235,7 @@ static inline __attribute__((always_inline)) void tree_rows(const int R, int in,
         if (!((held >> h) & 1))
             continue;
         for (int r = 0; r < R; r++)
-            out[r] = have ? stack[h][r] + out[r] : stack[h][r];
+            out[r] = have ? vadd(stack[h][r], out[r]) : stack[h][r];
         have = 1;
     }
 }
@@ -200,12 +252,12 @@ void pt_dense_forward_tree(int n, int in, int lo, int level, int lda, int outp, 
         for (int o = 0; o < outp; o += PT_LANES) {
             tree_rows(FWD_ROWS, in, lo, first, end, off, lda, outp, o, a + (size_t)i * (size_t)lda, wt, out);
             for (int r = 0; r < FWD_ROWS; r++)
-                store(z + (size_t)(i + r) * (size_t)outp + o, b ? out[r] + load(b + o) : out[r]);
+                store(z + (size_t)(i + r) * (size_t)outp + o, b ? vadd(out[r], load(b + o)) : out[r]);
         }
     for (; i < n; i++)
         for (int o = 0; o < outp; o += PT_LANES) {
             tree_rows(1, in, lo, first, end, off, lda, outp, o, a + (size_t)i * (size_t)lda, wt, out);
-            store(z + (size_t)i * (size_t)outp + o, b ? out[0] + load(b + o) : out[0]);
+            store(z + (size_t)i * (size_t)outp + o, b ? vadd(out[0], load(b + o)) : out[0]);
         }
 }
 
@@ -260,7 +312,7 @@ static void combine_node(int leaves, int off, int lo, int level, const pt_tree_p
         return;
     combine_node(leaves, off, mid, level - 1, parts, n_parts, row0, n, outp, scratch, scratch + count);
     for (size_t j = 0; j < count; j += PT_LANES)
-        store(z + j, load(z + j) + load(scratch + j));
+        store(z + j, vadd(load(z + j), load(scratch + j)));
 }
 
 void pt_tree_combine(int in, const pt_tree_part *parts, int n_parts, size_t row0, int n, int outp,
@@ -272,12 +324,13 @@ void pt_tree_combine(int in, const pt_tree_part *parts, int n_parts, size_t row0
     for (int i = 0; i < n; i++)
         for (int o = 0; o < outp; o += PT_LANES) {
             float *zi = z + (size_t)i * (size_t)outp + o;
-            store(zi, load(zi) + load(b + o));
+            store(zi, vadd(load(zi), load(b + o)));
         }
 }
 
-/* Inputs per register block of the weight gradient (same reasoning). */
-enum { BWD_COLS = 8 };
+/* Inputs per register block of the weight gradient; the tail of a layer
+ * (fewer than BWD_COLS inputs left, at most 7) is one block too. */
+enum { BWD_COLS = VEC_ROWS, BWD_MAX = 8 };
 
 /* Rows k .. k+cols-1 of the gradient for output lanes o .. o+15: one chain
  * per row over the samples in order. Inlined with a constant cols, so the
@@ -286,7 +339,7 @@ static inline __attribute__((always_inline)) void bwd_block(int n, int lda, int 
                                                             const float *dz, float *dwt, int k, int o,
                                                             int accumulate, const int cols)
 {
-    v16 acc[BWD_COLS];
+    v16 acc[BWD_MAX];
     for (int c = 0; c < cols; c++)
         acc[c] = accumulate ? load(dwt + (size_t)(k + c) * (size_t)outp + o) : splat(0.0f);
     for (int i = 0; i < n; i++) {
@@ -294,7 +347,7 @@ static inline __attribute__((always_inline)) void bwd_block(int n, int lda, int 
         const float *ai = a + (size_t)i * (size_t)lda + k;
 #pragma GCC unroll 8
         for (int c = 0; c < cols; c++)
-            acc[c] += splat(ai[c]) * d;
+            acc[c] = vfma(acc[c], ai[c], d);
     }
     for (int c = 0; c < cols; c++)
         store(dwt + (size_t)(k + c) * (size_t)outp + o, acc[c]);
@@ -327,7 +380,7 @@ void pt_dense_backward_b(int n, int outp, const float *dz, float *db)
     for (int o = 0; o < outp; o += PT_LANES) {
         v16 sum = splat(0.0f);
         for (int i = 0; i < n; i++)
-            sum += load(dz + (size_t)i * (size_t)outp + o);
+            sum = vadd(sum, load(dz + (size_t)i * (size_t)outp + o));
         store(db + o, sum);
     }
 }
@@ -345,7 +398,7 @@ void pt_transpose_weights(int in, int out, int outp, int ldw, const float *wt, i
 
 /* Samples per register block of the input gradient: independent chains
  * again, since one sample alone is a single chain of `out` dependent FMAs. */
-enum { BWDX_ROWS = 8 };
+enum { BWDX_ROWS = VEC_ROWS };
 
 void pt_dense_backward_x(int n, int out, int outp, int ldda, const float *dz, const float *w, float *da)
 {
@@ -359,7 +412,7 @@ void pt_dense_backward_x(int n, int out, int outp, int ldda, const float *dz, co
                 v16 wv = load(w + (size_t)o * (size_t)ldda + k);
 #pragma GCC unroll 8
                 for (int r = 0; r < BWDX_ROWS; r++)
-                    acc[r] += splat(dz[(size_t)(i + r) * (size_t)outp + o]) * wv;
+                    acc[r] = vfma(acc[r], dz[(size_t)(i + r) * (size_t)outp + o], wv);
             }
             for (int r = 0; r < BWDX_ROWS; r++)
                 store(da + (size_t)(i + r) * (size_t)ldda + k, acc[r]);
@@ -368,7 +421,7 @@ void pt_dense_backward_x(int n, int out, int outp, int ldda, const float *dz, co
         for (int k = 0; k < ldda; k += PT_LANES) {
             v16 acc = splat(0.0f);
             for (int o = 0; o < out; o++)
-                acc += splat(dz[(size_t)i * (size_t)outp + o]) * load(w + (size_t)o * (size_t)ldda + k);
+                acc = vfma(acc, dz[(size_t)i * (size_t)outp + o], load(w + (size_t)o * (size_t)ldda + k));
             store(da + (size_t)i * (size_t)ldda + k, acc);
         }
 }
