@@ -200,6 +200,13 @@ static int measure_copies(pt_setup *su, const pt_config *cfg, const int *order, 
     return 0;
 }
 
+/* The largest share of `total` split into `pieces` equal pieces dealt whole
+ * to `cores` cores. */
+static double largest_share(double total, int pieces, int cores)
+{
+    return total * (double)((pieces + cores - 1) / cores) / (double)pieces;
+}
+
 static int write_outputs(const char *dir, const pt_config *cfg, const scale_opts *o,
                          sample (*runs)[MAX_COUNTS], int shards, int leaves, int n_pus,
                          int all_identical, pt_err *err)
@@ -308,18 +315,19 @@ static int write_outputs(const char *dir, const pt_config *cfg, const scale_opts
                              field_median(runs, o->repeat, 0, offsetof(sample, update_us));
         const int p = o->counts[best];
         const double stepp = field_median(runs, o->repeat, best, offsetof(sample, step_us));
-        double over = stepp - (shards1 / (p < shards ? p : shards) + rest1 / (p < leaves ? p : leaves));
+        double over = stepp - (largest_share(shards1, shards, p) + largest_share(rest1, leaves, p));
         over = over > 0 ? over : 0;
-        fprintf(f, "\n## Model (not a measurement)\n\nstep(p) = shards / min(p, %d) + (partials + gradients + "
-                   "update) / min(p, %d) + overhead, with shards = %.1f us and partials + gradients + update = "
-                   "%.1f us measured at 1 thread, and overhead = %.1f us per step, what the measured step at %d "
+        fprintf(f, "\n## Model (not a measurement)\n\nstep(p) = shards x ceil(%d / p) / %d + (partials + "
+                   "gradients + update) x ceil(%d / p) / %d + overhead: the shard phase comes in %d equal "
+                   "shards and the per-worker parts in %d equal first-layer leaves, each dealt whole to a core, "
+                   "and the most loaded core sets the pace. shards = %.1f us and partials + gradients + update = "
+                   "%.1f us measured at 1 thread; overhead = %.1f us per step, what the measured step at %d "
                    "threads (%.1f us) has beyond its share of that work, held constant (optimistic: barriers "
-                   "cost more with more cores).\n\n"
+                   "cost more with more cores, and the small layers and tree nodes are not counted).\n\n"
                    "| cores | modelled step (us) | modelled speedup |\n|---:|---:|---:|\n",
-                shards, leaves, shards1, rest1, over, p, stepp);
+                shards, shards, leaves, leaves, shards, leaves, shards1, rest1, over, p, stepp);
         for (int cores = 16; cores <= 64; cores *= 2) {
-            double t = shards1 / (cores < shards ? cores : shards) + rest1 / (cores < leaves ? cores : leaves) +
-                       over;
+            double t = largest_share(shards1, shards, cores) + largest_share(rest1, leaves, cores) + over;
             fprintf(f, "| %d | %.1f | %.1f |\n", cores, t, step1 / t);
         }
     }
