@@ -565,13 +565,14 @@ static void softmax_block(int cnt, int k, int outp, const float *z, const uint8_
      * range). One chunk of outputs (k <= PT_LANES, the usual case) is loaded
      * once for all three passes. */
     const int reload = outp > PT_LANES;
+    load_outputs_t(z, outp, cnt, 0, zt);
+    for (int i = 0; i < PT_LANES; i++) {
+        top[i] = zt[0][i];
+        best[i] = 0;
+    }
     for (int c = 0; c < k; c += PT_LANES) {
-        load_outputs_t(z, outp, cnt, c, zt);
-        if (c == 0)
-            for (int i = 0; i < PT_LANES; i++) {
-                top[i] = zt[0][i];
-                best[i] = 0;
-            }
+        if (c > 0)
+            load_outputs_t(z, outp, cnt, c, zt);
         for (int o = c == 0; o < PT_LANES && c + o < k; o++) {
 #pragma omp simd
             for (int i = 0; i < PT_LANES; i++) {
