@@ -66,6 +66,8 @@ static int cmp_double(const void *a, const void *b)
 
 static double median(double *v, int n)
 {
+    if (n < 1) /* --repeat is at least 1; kept total for any caller */
+        return NAN;
     qsort(v, (size_t)n, sizeof *v, cmp_double);
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
