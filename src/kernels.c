@@ -155,35 +155,41 @@ void pt_prefetch_u8_cols(int n, const uint8_t *x, const int *idx, int dim, int k
 /* Samples per register block of the forward pass. */
 enum { FWD_ROWS = VEC_ROWS };
 
+/* Rows [0, R) of a (stride lda) through the layer into z, for a
+ * compile-time R: R accumulator chains run side by side. Every row's sum is
+ * the same chain (bias, then inputs in order) whatever R is, so the bits do
+ * not depend on how the rows are blocked. */
+static inline __attribute__((always_inline)) void fwd_block(const int R, int in, int lda, int outp,
+                                                            const float *a, const float *wt,
+                                                            const float *b, float *z)
+{
+    for (int o = 0; o < outp; o += PT_LANES) {
+        v16 acc[FWD_ROWS];
+        for (int r = 0; r < R; r++)
+            acc[r] = load(b + o);
+        for (int k = 0; k < in; k++) {
+            v16 w = load(wt + (size_t)k * (size_t)outp + o);
+#pragma GCC unroll 8
+            for (int r = 0; r < R; r++)
+                acc[r] = vfma(acc[r], a[(size_t)r * (size_t)lda + k], w);
+        }
+        for (int r = 0; r < R; r++)
+            store(z + (size_t)r * (size_t)outp + o, acc[r]);
+    }
+}
+
+/* Blocks of FWD_ROWS rows, then of 4 (a shard of 4 or 12 samples keeps four
+ * chains going), then single rows. */
 void pt_dense_forward(int n, int in, int lda, int outp, const float *a, const float *wt,
                       const float *b, float *z)
 {
     int i = 0;
-    for (; i + FWD_ROWS <= n; i += FWD_ROWS) {
-        const float *ai = a + (size_t)i * (size_t)lda;
-        for (int o = 0; o < outp; o += PT_LANES) {
-            v16 acc[FWD_ROWS];
-            for (int r = 0; r < FWD_ROWS; r++)
-                acc[r] = load(b + o);
-            for (int k = 0; k < in; k++) {
-                v16 w = load(wt + (size_t)k * (size_t)outp + o);
-#pragma GCC unroll 8
-                for (int r = 0; r < FWD_ROWS; r++)
-                    acc[r] = vfma(acc[r], ai[(size_t)r * (size_t)lda + k], w);
-            }
-            for (int r = 0; r < FWD_ROWS; r++)
-                store(z + (size_t)(i + r) * (size_t)outp + o, acc[r]);
-        }
-    }
-    for (; i < n; i++) {
-        const float *ai = a + (size_t)i * (size_t)lda;
-        for (int o = 0; o < outp; o += PT_LANES) {
-            v16 acc = load(b + o);
-            for (int k = 0; k < in; k++)
-                acc = vfma(acc, ai[k], load(wt + (size_t)k * (size_t)outp + o));
-            store(z + (size_t)i * (size_t)outp + o, acc);
-        }
-    }
+    for (; i + FWD_ROWS <= n; i += FWD_ROWS)
+        fwd_block(FWD_ROWS, in, lda, outp, a + (size_t)i * (size_t)lda, wt, b, z + (size_t)i * (size_t)outp);
+    for (; i + 4 <= n; i += 4)
+        fwd_block(4, in, lda, outp, a + (size_t)i * (size_t)lda, wt, b, z + (size_t)i * (size_t)outp);
+    for (; i < n; i++)
+        fwd_block(1, in, lda, outp, a + (size_t)i * (size_t)lda, wt, b, z + (size_t)i * (size_t)outp);
 }
 
 /* ---- the first layer's summation tree ------------------------------------ */
@@ -272,6 +278,12 @@ void pt_dense_forward_tree(int n, int in, int lo, int level, int lda, int outp, 
         for (int o = 0; o < outp; o += PT_LANES) {
             tree_rows(FWD_ROWS, in, lo, first, end, off, lda, outp, o, a + (size_t)i * (size_t)lda, wt, out);
             for (int r = 0; r < FWD_ROWS; r++)
+                store(z + (size_t)(i + r) * (size_t)outp + o, b ? vadd(out[r], load(b + o)) : out[r]);
+        }
+    for (; i + 4 <= n; i += 4)
+        for (int o = 0; o < outp; o += PT_LANES) {
+            tree_rows(4, in, lo, first, end, off, lda, outp, o, a + (size_t)i * (size_t)lda, wt, out);
+            for (int r = 0; r < 4; r++)
                 store(z + (size_t)(i + r) * (size_t)outp + o, b ? vadd(out[r], load(b + o)) : out[r]);
         }
     for (; i < n; i++)
@@ -420,30 +432,34 @@ void pt_transpose_weights(int in, int out, int outp, int ldw, const float *wt, i
  * again, since one sample alone is a single chain of `out` dependent FMAs. */
 enum { BWDX_ROWS = VEC_ROWS };
 
+/* Rows [0, R) of the input gradient for a compile-time R (as fwd_block). */
+static inline __attribute__((always_inline)) void bwdx_block(const int R, int out, int outp, int ldda,
+                                                             const float *dz, const float *w, float *da)
+{
+    for (int k = 0; k < ldda; k += PT_LANES) {
+        v16 acc[BWDX_ROWS];
+        for (int r = 0; r < R; r++)
+            acc[r] = splat(0.0f);
+        for (int o = 0; o < out; o++) {
+            v16 wv = load(w + (size_t)o * (size_t)ldda + k);
+#pragma GCC unroll 8
+            for (int r = 0; r < R; r++)
+                acc[r] = vfma(acc[r], dz[(size_t)r * (size_t)outp + o], wv);
+        }
+        for (int r = 0; r < R; r++)
+            store(da + (size_t)r * (size_t)ldda + k, acc[r]);
+    }
+}
+
 void pt_dense_backward_x(int n, int out, int outp, int ldda, const float *dz, const float *w, float *da)
 {
     int i = 0;
     for (; i + BWDX_ROWS <= n; i += BWDX_ROWS)
-        for (int k = 0; k < ldda; k += PT_LANES) {
-            v16 acc[BWDX_ROWS];
-            for (int r = 0; r < BWDX_ROWS; r++)
-                acc[r] = splat(0.0f);
-            for (int o = 0; o < out; o++) {
-                v16 wv = load(w + (size_t)o * (size_t)ldda + k);
-#pragma GCC unroll 8
-                for (int r = 0; r < BWDX_ROWS; r++)
-                    acc[r] = vfma(acc[r], dz[(size_t)(i + r) * (size_t)outp + o], wv);
-            }
-            for (int r = 0; r < BWDX_ROWS; r++)
-                store(da + (size_t)(i + r) * (size_t)ldda + k, acc[r]);
-        }
+        bwdx_block(BWDX_ROWS, out, outp, ldda, dz + (size_t)i * (size_t)outp, w, da + (size_t)i * (size_t)ldda);
+    for (; i + 4 <= n; i += 4)
+        bwdx_block(4, out, outp, ldda, dz + (size_t)i * (size_t)outp, w, da + (size_t)i * (size_t)ldda);
     for (; i < n; i++)
-        for (int k = 0; k < ldda; k += PT_LANES) {
-            v16 acc = splat(0.0f);
-            for (int o = 0; o < out; o++)
-                acc = vfma(acc, dz[(size_t)i * (size_t)outp + o], load(w + (size_t)o * (size_t)ldda + k));
-            store(da + (size_t)i * (size_t)ldda + k, acc);
-        }
+        bwdx_block(1, out, outp, ldda, dz + (size_t)i * (size_t)outp, w, da + (size_t)i * (size_t)ldda);
 }
 
 float pt_expf(float x)

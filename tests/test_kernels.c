@@ -207,7 +207,7 @@ static void test_dense_exact_vs_naive(void **state)
     (void)state;
     pt_rng r;
     pt_rng_seed(&r, 7, PT_STREAM_SWEEP);
-    const int ns[] = {1, 3, 8, 9, 17}, ins[] = {1, 2, 5, 7, 8, 15, 16, 19}, outs[] = {1, 5, 16, 17, 40};
+    const int ns[] = {1, 3, 4, 5, 8, 9, 12, 13, 17}, ins[] = {1, 2, 5, 7, 8, 15, 16, 19}, outs[] = {1, 5, 16, 17, 40};
     for (size_t ni = 0; ni < PT_ARRAY_LEN(ns); ni++)
         for (size_t ii = 0; ii < PT_ARRAY_LEN(ins); ii++)
             for (size_t oi = 0; oi < PT_ARRAY_LEN(outs); oi++) {
@@ -430,7 +430,7 @@ static void test_tree_split_is_bitwise(void **state)
     (void)state;
     pt_rng r;
     pt_rng_seed(&r, 13, PT_STREAM_SWEEP);
-    const int ins[] = {100, 784}, ns[] = {13, 64};
+    const int ins[] = {100, 784}, ns[] = {4, 13, 64};
     for (size_t ii = 0; ii < PT_ARRAY_LEN(ins); ii++)
         for (size_t ni = 0; ni < PT_ARRAY_LEN(ns); ni++) {
             const int in = ins[ii], n = ns[ni], outp = 32, leaves = pt_leaf_count(in);
