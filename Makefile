@@ -55,7 +55,7 @@ TEST_SRC := $(wildcard tests/test_*.c)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 BENCH_BIN := $(BUILD)/bench/ptrain-bench
 
-.PHONY: all run test unit-tests deps data bench compare sweep scale clean help
+.PHONY: all run test unit-tests deps data bench compare sweep scale clean help ptrain
 .DEFAULT_GOAL := all
 
 all: ptrain
@@ -98,7 +98,13 @@ test: deps data
 
 unit-tests: $(TEST_BIN)
 
-ptrain: $(BUILD)/main.o $(BUILD)/libptrain.a
+# ./ptrain is a link to the binary of the build folder last made, refreshed
+# on every make: a build in another folder (BUILD=..., ARCH=...) and back
+# never leaves the other one's binary in place.
+ptrain: $(BUILD)/ptrain
+	@ln -sfn $(BUILD)/ptrain $@
+
+$(BUILD)/ptrain: $(BUILD)/main.o $(BUILD)/libptrain.a
 	$(CC) $(LDFLAGS) -o $@ $(filter %.o %.a,$^) $(LDLIBS)
 
 $(BUILD)/libptrain.a: $(LIB_OBJ)

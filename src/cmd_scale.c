@@ -28,6 +28,7 @@ typedef struct scale_opts {
     int counts[MAX_COUNTS], n_counts;
     int repeat;
     long steps, warmup;
+    int ceiling; /* measure the machine's ceiling beside each run (--no-ceiling: not) */
 } scale_opts;
 
 /* One timed run at one thread count. */
@@ -300,15 +301,21 @@ static int write_outputs(const char *dir, const pt_config *cfg, const scale_opts
             pt_bind_names[cfg->run.bind], n_pus, all_identical ? "yes" : "NO");
     fprintf(f, "| threads | workers | samples/s (median) | speedup | efficiency | machine ceiling | share of "
                "ceiling |\n|---:|---:|---:|---:|---:|---:|---:|\n");
-    for (int c = 0; c < o->n_counts; c++)
-        fprintf(f, "| %d | %d | %.0f | %.2f | %.0f %% | %.0f %% | %.0f %% |\n", o->counts[c], runs[0][c].workers,
+    for (int c = 0; c < o->n_counts; c++) {
+        char ceiling[32] = "-", share[32] = "-"; /* not measured (--no-ceiling) */
+        if (!isnan(med_ceiling[c])) {
+            snprintf(ceiling, sizeof ceiling, "%.0f %%", 100 * med_ceiling[c] / med_sps[0] * o->counts[0] / o->counts[c]);
+            snprintf(share, sizeof share, "%.0f %%", 100 * med_sps[c] / med_ceiling[c]);
+        }
+        fprintf(f, "| %d | %d | %.0f | %.2f | %.0f %% | %s | %s |\n", o->counts[c], runs[0][c].workers,
                 med_sps[c], med_sps[c] / med_sps[0], 100 * med_sps[c] / med_sps[0] * o->counts[0] / o->counts[c],
-                100 * med_ceiling[c] / med_sps[0] * o->counts[0] / o->counts[c], 100 * med_sps[c] / med_ceiling[c]);
+                ceiling, share);
+    }
     fprintf(f, "\nMachine ceiling: the same training as independent one-worker copies, one per PU of the "
                "run, started together; their summed rate as an efficiency. It is what the machine gives "
                "parallel work (clocks that drop with more busy cores, shared caches and memory, neighbours "
                "on a shared host) before any cost of ptrain's own; share of ceiling is the run's rate over "
-               "the copies' rate.\n");
+               "the copies' rate.%s\n", o->ceiling ? "" : " Not measured in this run (--no-ceiling).");
     if (best >= 0 && o->counts[0] == 1) {
         const double step1 = field_median(runs, o->repeat, 0, offsetof(sample, step_us));
         const double shards1 = field_median(runs, o->repeat, 0, offsetof(sample, shards_us));
@@ -336,6 +343,15 @@ static int write_outputs(const char *dir, const pt_config *cfg, const scale_opts
     if (pt_atomic_commit(f, tmp, path, err))
         return -1;
 
+    /* The ceiling's lines, when it was measured. */
+    char speedup_ceiling[160] = "", eff_ceiling[160] = "";
+    if (o->ceiling) {
+        snprintf(speedup_ceiling, sizeof speedup_ceiling,
+                 "'' using 1:($18*$1/%d) with linespoints dt 3 title 'machine ceiling (independent copies)', ",
+                 o->counts[0]);
+        snprintf(eff_ceiling, sizeof eff_ceiling,
+                 "'' using 1:($18*100) with linespoints dt 3 title 'machine ceiling (independent copies)', ");
+    }
     snprintf(path, sizeof path, "%s/scaling.gp", dir);
     if (!(f = pt_atomic_open(path, tmp, sizeof tmp, err)))
         return -1;
@@ -345,15 +361,13 @@ static int write_outputs(const char *dir, const pt_config *cfg, const scale_opts
                "set multiplot layout 1,2 title 'Core scaling (batch %d, %d shards)'\n"
                "set grid\nset xlabel 'threads'\nset key top left\n"
                "set ylabel 'speedup'\n"
-               "plot 'scaling.csv' using 1:10 with linespoints lw 2 title 'measured', "
-               "'' using 1:($18*$1/%d) with linespoints dt 3 title 'machine ceiling (independent copies)', "
+               "plot 'scaling.csv' using 1:10 with linespoints lw 2 title 'measured', %s"
                "x/%d with lines dt 2 title 'ideal'\n"
                "set ylabel 'parallel efficiency (%%)'\nset yrange [0:*]\n"
-               "plot 'scaling.csv' using 1:($11*100) with linespoints lw 2 title 'measured', "
-               "'' using 1:($18*100) with linespoints dt 3 title 'machine ceiling (independent copies)', "
+               "plot 'scaling.csv' using 1:($11*100) with linespoints lw 2 title 'measured', %s"
                "100 with lines dt 2 title 'ideal'\n"
                "unset multiplot\nset output\nsystem('mv scaling.png.tmp scaling.png')\n",
-            cfg->train.batch, shards, o->counts[0], o->counts[0]);
+            cfg->train.batch, shards, speedup_ceiling, o->counts[0], eff_ceiling);
     if (pt_atomic_commit(f, tmp, path, err))
         return -1;
     return 0;
@@ -361,7 +375,7 @@ static int write_outputs(const char *dir, const pt_config *cfg, const scale_opts
 
 int pt_cmd_scale(const pt_cli *cli, int argc, char **argv)
 {
-    scale_opts o = {.repeat = 5, .steps = 2000, .warmup = 200};
+    scale_opts o = {.repeat = 5, .steps = 2000, .warmup = 200, .ceiling = 1};
     o.counts[0] = 1;
     o.counts[1] = 2;
     o.n_counts = 2;
@@ -387,9 +401,11 @@ int pt_cmd_scale(const pt_cli *cli, int argc, char **argv)
                 return PT_EXIT_USAGE;
         } else if (!strcmp(a, "--name") && has_value) {
             name = argv[++i];
+        } else if (!strcmp(a, "--no-ceiling")) {
+            o.ceiling = 0;
         } else if (a[0] == '-') {
             pt_cli_error("scale: unknown or incomplete option '%s' (options: --threads LIST, "
-                         "--repeat N, --steps N, --warmup N, --name NAME)", a);
+                         "--repeat N, --steps N, --warmup N, --name NAME, --no-ceiling)", a);
             return PT_EXIT_USAGE;
         } else if (!config) {
             config = a;
@@ -468,8 +484,9 @@ int pt_cmd_scale(const pt_cli *cli, int argc, char **argv)
                 rc = PT_EXIT_FAILED;
                 goto out;
             }
-            s->ceiling_sps = s->samples_per_sec; /* one worker is its own ceiling */
-            if (s->workers > 1 && measure_copies(&su, &cfg, order, &o, s->workers, &s->ceiling_sps, &err)) {
+            /* One worker is its own ceiling; without the copies it is unknown. */
+            s->ceiling_sps = s->workers == 1 ? s->samples_per_sec : NAN;
+            if (s->workers > 1 && o.ceiling && measure_copies(&su, &cfg, order, &o, s->workers, &s->ceiling_sps, &err)) {
                 pt_cli_error("%s", err.msg);
                 rc = PT_EXIT_FAILED;
                 goto out;
@@ -480,10 +497,13 @@ int pt_cmd_scale(const pt_cli *cli, int argc, char **argv)
                            memcmp(&s->loss_sum, &runs[0][0].loss_sum, sizeof s->loss_sum) == 0;
             all_identical &= s->identical;
             if (!cli->quiet) {
+                char copies[48] = "";
+                if (s->workers > 1 && !isnan(s->ceiling_sps))
+                    snprintf(copies, sizeof copies, "  copies %9.0f samples/s", s->ceiling_sps);
                 printf("  repeat %d/%d  threads %3d (%d workers)  %9.0f samples/s  step %6.1f us (partials %.1f, "
-                       "shards %.1f, gradients %.1f, update %.1f, wait %.1f)  copies %9.0f samples/s%s\n",
+                       "shards %.1f, gradients %.1f, update %.1f, wait %.1f)%s%s\n",
                        r + 1, o.repeat, o.counts[c], s->workers, s->samples_per_sec, s->step_us, s->partials_us,
-                       s->shards_us, s->grads_us, s->update_us, s->wait_us, s->ceiling_sps,
+                       s->shards_us, s->grads_us, s->update_us, s->wait_us, copies,
                        s->identical ? "" : "  RESULT DIFFERS");
                 fflush(stdout);
             }

@@ -19,7 +19,7 @@ static const char USAGE[] =
     "usage: ptrain [options] [train] CONFIG [section.key=value ...]\n"
     "       ptrain [options] plot RUN_DIR...\n"
     "       ptrain [options] scale CONFIG [--threads 1,2,4] [--repeat N] [--steps N] [--warmup N]\n"
-    "                      [--name NAME] [section.key=value ...]\n"
+    "                      [--name NAME] [--no-ceiling] [section.key=value ...]\n"
     "       ptrain [options] compare CONFIG... [--seeds N] [--name NAME] [section.key=value ...]\n"
     "       ptrain [options] sweep CONFIG [--name NAME] [--jobs N] [section.key=value ...]\n"
     "       ptrain keys\n"

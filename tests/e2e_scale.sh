@@ -40,6 +40,12 @@ if command -v gnuplot >/dev/null; then
     check "scaling.png drawn" test "$(head -c 4 "$dir/scaling.png" | od -An -c | tr -d ' ')" = '211PNG'
 fi
 
+"$ptrain" -q scale configs/tanh.ini --threads 1,2 --repeat 1 --steps 40 --warmup 5 \
+    --name bare --no-ceiling "${small[@]}" >"$tmp/out3.txt" 2>&1
+check "--no-ceiling: the ceiling is nan, the plot leaves it out, the table says so" sh -c '
+    awk -F, "NR == 3 && \$17 != \"nan\" { bad = 1 } END { exit bad || NR != 3 }" "$1/scaling.csv" &&
+    ! grep -q "machine ceiling" "$1/scaling.gp" && grep -q "Not measured" "$1/scaling.md"' _ "$tmp/bare"
+
 "$ptrain" -q scale configs/tanh.ini --threads 1,16 --repeat 1 --steps 40 --warmup 5 \
     --name forced run.oversubscribe=true "${small[@]}" >"$tmp/out2.txt" 2>&1
 check "oversubscribed 16 workers identical to 1" \
