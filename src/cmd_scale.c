@@ -133,7 +133,9 @@ static int measure(pt_setup *su, const pt_config *cfg, pt_optim *opt, const int 
     return 0;
 }
 
-/* The machine's ceiling at `workers` workers: as many independent copies of
+/* Returns 0 with *ceiling_sps set, 1 when the runtime gives too few threads
+ * to run the copies at once (nothing measured), -1 on failure (err).
+ * The machine's ceiling at `workers` workers: as many independent copies of
  * the timed run, each a one-worker trainer with its own model and optimiser,
  * each bound to the PU that worker would use, started together. They share
  * nothing but the read-only data set, so their summed rate against workers
@@ -155,8 +157,8 @@ static int measure_copies(pt_setup *su, const pt_config *cfg, const int *order, 
         sizes[l + 1] = init->layer[l].out;
     const long batch = cfg->train.batch;
     double sum = 0.0;
-    int failed = 0;
-#pragma omp parallel num_threads(workers) reduction(+ : sum, failed)
+    int failed = 0, short_team = 0;
+#pragma omp parallel num_threads(workers) reduction(+ : sum, failed) reduction(| : short_team)
     {
         pt_err my = {{0}};
         pt_model m = {0};
@@ -166,7 +168,11 @@ static int measure_copies(pt_setup *su, const pt_config *cfg, const int *order, 
          * copy then runs where the OS puts it, as that run's thread would. */
         if (place)
             (void)pt_placement_bind_self(place, omp_get_thread_num(), &my);
-        int ok = pt_model_create(&m, init->n_layers, sizes, init->act, init->out, &my) == 0;
+        /* Fewer threads than copies (OMP_THREAD_LIMIT, OMP_DYNAMIC): they
+         * would not run side by side, so there is no ceiling to measure. */
+        const int team_short = omp_get_num_threads() < workers;
+        short_team |= team_short;
+        int ok = !team_short && pt_model_create(&m, init->n_layers, sizes, init->act, init->out, &my) == 0;
         if (ok) {
             memcpy(m.params, init->params, init->n_params * sizeof *m.params);
             ok = pt_optim_create(&opt, cfg, m.n_params, o->steps, &my) == 0;
@@ -184,7 +190,7 @@ static int measure_copies(pt_setup *su, const pt_config *cfg, const int *order, 
             sum += (double)st.samples / st.seconds;
         else
             failed++;
-        if (!ok) {
+        if (!ok && !team_short) {
 #pragma omp critical(pt_scale_copies)
             if (!err->msg[0])
                 *err = my;
@@ -194,6 +200,8 @@ static int measure_copies(pt_setup *su, const pt_config *cfg, const int *order, 
         pt_model_free(&m);
     }
     pt_placement_free(place);
+    if (short_team) /* OMP_THREAD_LIMIT or OMP_DYNAMIC gave fewer threads */
+        return 1;
     if (failed) {
         if (!err->msg[0])
             pt_fail(err, "a copy for the machine's ceiling diverged; lower train.lr");
@@ -475,7 +483,7 @@ int pt_cmd_scale(const pt_cli *cli, int argc, char **argv)
                config, cfg.train.batch, shards, o.steps, o.warmup, o.repeat,
                pt_bind_names[cfg.run.bind], n_pus);
 
-    int all_identical = 1;
+    int all_identical = 1, warned_short = 0;
     for (int r = 0; r < o.repeat; r++) {
         for (int c = 0; c < o.n_counts; c++) {
             sample *s = &runs[r][c];
@@ -486,10 +494,19 @@ int pt_cmd_scale(const pt_cli *cli, int argc, char **argv)
             }
             /* One worker is its own ceiling; without the copies it is unknown. */
             s->ceiling_sps = s->workers == 1 ? s->samples_per_sec : NAN;
-            if (s->workers > 1 && o.ceiling && measure_copies(&su, &cfg, order, &o, s->workers, &s->ceiling_sps, &err)) {
+            int got = s->workers > 1 && o.ceiling
+                             ? measure_copies(&su, &cfg, order, &o, s->workers, &s->ceiling_sps, &err)
+                             : 0;
+            if (got < 0) {
                 pt_cli_error("%s", err.msg);
                 rc = PT_EXIT_FAILED;
                 goto out;
+            }
+            if (got > 0 && !warned_short) {
+                pt_cli_error("warning: the OpenMP runtime gave fewer threads than the %d copies of the "
+                             "machine's ceiling need (OMP_THREAD_LIMIT or OMP_DYNAMIC?); the ceiling is not "
+                             "measured", s->workers);
+                warned_short = 1;
             }
             if (r == 0 && c == 0)
                 memcpy(first, params, su.model.n_params * sizeof *first);

@@ -224,9 +224,9 @@ int pt_cmd_train(const pt_cli *cli, int argc, char **argv)
         return PT_EXIT_FAILED;
     }
     const pt_epoch_metrics *f = &res.final, *b = &res.best;
-    printf("done in %.2fs (training %.2fs, %d threads, peak memory %.1f MB): test accuracy %.2f%%",
-           res.total_seconds, res.train_seconds, res.threads, res.peak_rss_kb / 1024.0,
-           100 * f->test_acc);
+    printf("done in %.2fs (training %.2fs, %d thread%s, peak memory %.1f MB): test accuracy %.2f%%",
+           res.total_seconds, res.train_seconds, res.threads, res.threads == 1 ? "" : "s",
+           res.peak_rss_kb / 1024.0, 100 * f->test_acc);
     if (b->val_acc == b->val_acc)
         printf(", best validation %.2f%% at epoch %d", 100 * b->val_acc, b->epoch);
     printf("\nresults: %s/\n", res.dir);

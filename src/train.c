@@ -668,8 +668,11 @@ pt_trainer *pt_trainer_create(pt_model *model, pt_optim *optim, const pt_dataset
     {
         const int tid = omp_get_thread_num(), team = omp_get_num_threads();
         bind_thread(t, tid);
-        if (!(t->own[tid] = work_create(model, data->dim, t->shard > EVAL_ROWS ? t->shard : EVAL_ROWS)))
-            failed = 1;
+        /* A team smaller than asked (OMP_THREAD_LIMIT, OMP_DYNAMIC) still
+         * runs every worker; its threads use only their own buffers. */
+        for (int i = tid; i < n_threads; i += team)
+            if (!(t->own[i] = work_create(model, data->dim, t->shard > EVAL_ROWS ? t->shard : EVAL_ROWS)))
+                failed = 1;
 #pragma omp for schedule(static)
         for (int k = 0; k < t->max_shards; k++) {
             int lo = k * t->shard, cnt = batch - lo < t->shard ? batch - lo : t->shard;

@@ -46,6 +46,14 @@ check "--no-ceiling: the ceiling is nan, the plot leaves it out, the table says 
     awk -F, "NR == 3 && \$17 != \"nan\" { bad = 1 } END { exit bad || NR != 3 }" "$1/scaling.csv" &&
     ! grep -q "machine ceiling" "$1/scaling.gp" && grep -q "Not measured" "$1/scaling.md"' _ "$tmp/bare"
 
+# A runtime that grants fewer threads than asked (OMP_THREAD_LIMIT) still
+# runs every worker, with the same bits; the ceiling cannot be measured.
+OMP_THREAD_LIMIT=1 "$ptrain" -q scale configs/tanh.ini --threads 1,2 --repeat 1 --steps 40 --warmup 5 \
+    --name limited "${small[@]}" >"$tmp/out4.txt" 2>&1 || true
+check "thread limit 1: 2 workers on one thread, identical, ceiling nan with a warning" sh -c '
+    awk -F, "NR == 3 && (\$2 != 2 || \$17 != \"nan\" || \$NF != \"yes\") { bad = 1 } END { exit bad || NR != 3 }" \
+        "$1/scaling.csv" && grep -q "fewer threads than the 2 copies" "$2"' _ "$tmp/limited" "$tmp/out4.txt"
+
 "$ptrain" -q scale configs/tanh.ini --threads 1,16 --repeat 1 --steps 40 --warmup 5 \
     --name forced run.oversubscribe=true "${small[@]}" >"$tmp/out2.txt" 2>&1
 check "oversubscribed 16 workers identical to 1" \
