@@ -133,16 +133,16 @@ static int measure(pt_setup *su, const pt_config *cfg, pt_optim *opt, const int 
     return 0;
 }
 
-/* Returns 0 with *ceiling_sps set, 1 when the runtime gives too few threads
- * to run the copies at once (nothing measured), -1 on failure (err).
- * The machine's ceiling at `workers` workers: as many independent copies of
+/* The machine's ceiling at `workers` workers: as many independent copies of
  * the timed run, each a one-worker trainer with its own model and optimiser,
  * each bound to the PU that worker would use, started together. They share
  * nothing but the read-only data set, so their summed rate against workers
  * times the one-worker rate is what the machine itself gives to parallel
  * work: core clocks that drop as more cores are busy, shared cache and
  * memory, neighbours on a shared host. What ptrain loses beyond that is its
- * own (barriers, cache lines crossing cores, imbalance). */
+ * own (barriers, cache lines crossing cores, imbalance).
+ * Returns 0 with *ceiling_sps set, 1 when the runtime gives too few threads
+ * to run the copies at once (nothing measured), -1 on failure (err). */
 static int measure_copies(pt_setup *su, const pt_config *cfg, const int *order, const scale_opts *o,
                           int workers, double *ceiling_sps, pt_err *err)
 {
