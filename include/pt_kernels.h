@@ -29,7 +29,7 @@ void pt_gather_u8(int n, int dim, const uint8_t *x, const int *idx, float scale,
 void pt_gather_u8_cols(int n, const uint8_t *const *rows, int k0, int cols, float scale, float shift,
                        float *out);
 
-/* z (n, outp) = a (n, in; stride lda) . wt (in, outp) + b (outp). */
+/* z (n, outp) = a (n, in; stride lda) . wt (in, outp) + b (outp); b NULL adds nothing. */
 void pt_dense_forward(int n, int in, int lda, int outp, const float *a, const float *wt,
                       const float *b, float *z);
 

@@ -157,8 +157,8 @@ enum { FWD_ROWS = VEC_ROWS };
 
 /* Rows [0, R) of a (stride lda) through the layer into z, for a
  * compile-time R: R accumulator chains run side by side. Every row's sum is
- * the same chain (bias, then inputs in order) whatever R is, so the bits do
- * not depend on how the rows are blocked. */
+ * the same chain (bias or zero when b is NULL, then inputs in order)
+ * whatever R is, so the bits do not depend on how the rows are blocked. */
 static inline __attribute__((always_inline)) void fwd_block(const int R, int in, int lda, int outp,
                                                             const float *a, const float *wt,
                                                             const float *b, float *z)
@@ -166,7 +166,7 @@ static inline __attribute__((always_inline)) void fwd_block(const int R, int in,
     for (int o = 0; o < outp; o += PT_LANES) {
         v16 acc[FWD_ROWS];
         for (int r = 0; r < R; r++)
-            acc[r] = load(b + o);
+            acc[r] = b ? load(b + o) : splat(0.0f);
         for (int k = 0; k < in; k++) {
             v16 w = load(wt + (size_t)k * (size_t)outp + o);
 #pragma GCC unroll 8
@@ -266,31 +266,36 @@ static inline __attribute__((always_inline)) void tree_rows(const int R, int in,
     }
 }
 
+/* Rows [0, R) of the node into z, every output vector, plus b unless NULL. */
+static inline __attribute__((always_inline)) void tree_block(const int R, int in, int lo, int first, int end,
+                                                             int off, int lda, int outp, const float *a,
+                                                             const float *wt, const float *b, float *z)
+{
+    v16 out[FWD_ROWS];
+    for (int o = 0; o < outp; o += PT_LANES) {
+        tree_rows(R, in, lo, first, end, off, lda, outp, o, a, wt, out);
+        for (int r = 0; r < R; r++)
+            store(z + (size_t)r * (size_t)outp + o, b ? vadd(out[r], load(b + o)) : out[r]);
+    }
+}
+
 void pt_dense_forward_tree(int n, int in, int lo, int level, int lda, int outp, const float *a,
                            const float *wt, const float *b, float *z)
 {
     const int leaves = pt_leaf_count(in), off = pt_tree_offset(leaves);
     int first, end;
     node_leaves(leaves, off, lo, level, &first, &end);
+    /* Blocks of rows as in pt_dense_forward. */
     int i = 0;
-    v16 out[FWD_ROWS];
     for (; i + FWD_ROWS <= n; i += FWD_ROWS)
-        for (int o = 0; o < outp; o += PT_LANES) {
-            tree_rows(FWD_ROWS, in, lo, first, end, off, lda, outp, o, a + (size_t)i * (size_t)lda, wt, out);
-            for (int r = 0; r < FWD_ROWS; r++)
-                store(z + (size_t)(i + r) * (size_t)outp + o, b ? vadd(out[r], load(b + o)) : out[r]);
-        }
+        tree_block(FWD_ROWS, in, lo, first, end, off, lda, outp, a + (size_t)i * (size_t)lda, wt, b,
+                   z + (size_t)i * (size_t)outp);
     for (; i + 4 <= n; i += 4)
-        for (int o = 0; o < outp; o += PT_LANES) {
-            tree_rows(4, in, lo, first, end, off, lda, outp, o, a + (size_t)i * (size_t)lda, wt, out);
-            for (int r = 0; r < 4; r++)
-                store(z + (size_t)(i + r) * (size_t)outp + o, b ? vadd(out[r], load(b + o)) : out[r]);
-        }
+        tree_block(4, in, lo, first, end, off, lda, outp, a + (size_t)i * (size_t)lda, wt, b,
+                   z + (size_t)i * (size_t)outp);
     for (; i < n; i++)
-        for (int o = 0; o < outp; o += PT_LANES) {
-            tree_rows(1, in, lo, first, end, off, lda, outp, o, a + (size_t)i * (size_t)lda, wt, out);
-            store(z + (size_t)i * (size_t)outp + o, b ? vadd(out[0], load(b + o)) : out[0]);
-        }
+        tree_block(1, in, lo, first, end, off, lda, outp, a + (size_t)i * (size_t)lda, wt, b,
+                   z + (size_t)i * (size_t)outp);
 }
 
 int pt_tree_cover(int leaves, int lp, int rp, pt_tree_part *parts)
@@ -428,38 +433,12 @@ void pt_transpose_weights(int in, int out, int outp, int ldw, const float *wt, i
                 w[(size_t)o * (size_t)ldw + (size_t)k] = 0.0f;
 }
 
-/* Samples per register block of the input gradient: independent chains
- * again, since one sample alone is a single chain of `out` dependent FMAs. */
-enum { BWDX_ROWS = VEC_ROWS };
-
-/* Rows [0, R) of the input gradient for a compile-time R (as fwd_block). */
-static inline __attribute__((always_inline)) void bwdx_block(const int R, int out, int outp, int ldda,
-                                                             const float *dz, const float *w, float *da)
-{
-    for (int k = 0; k < ldda; k += PT_LANES) {
-        v16 acc[BWDX_ROWS];
-        for (int r = 0; r < R; r++)
-            acc[r] = splat(0.0f);
-        for (int o = 0; o < out; o++) {
-            v16 wv = load(w + (size_t)o * (size_t)ldda + k);
-#pragma GCC unroll 8
-            for (int r = 0; r < R; r++)
-                acc[r] = vfma(acc[r], dz[(size_t)r * (size_t)outp + o], wv);
-        }
-        for (int r = 0; r < R; r++)
-            store(da + (size_t)r * (size_t)ldda + k, acc[r]);
-    }
-}
-
+/* da = dz . W is a forward pass without bias: dz's outputs are its inputs
+ * and W's rows (out, ldda) its transposed weights. One kernel, the same
+ * blocks of rows, the same chain per row. */
 void pt_dense_backward_x(int n, int out, int outp, int ldda, const float *dz, const float *w, float *da)
 {
-    int i = 0;
-    for (; i + BWDX_ROWS <= n; i += BWDX_ROWS)
-        bwdx_block(BWDX_ROWS, out, outp, ldda, dz + (size_t)i * (size_t)outp, w, da + (size_t)i * (size_t)ldda);
-    for (; i + 4 <= n; i += 4)
-        bwdx_block(4, out, outp, ldda, dz + (size_t)i * (size_t)outp, w, da + (size_t)i * (size_t)ldda);
-    for (; i < n; i++)
-        bwdx_block(1, out, outp, ldda, dz + (size_t)i * (size_t)outp, w, da + (size_t)i * (size_t)ldda);
+    pt_dense_forward(n, out, outp, ldda, dz, w, NULL, da);
 }
 
 float pt_expf(float x)
