@@ -2,7 +2,6 @@
  * overrides, sweep axes, the written config reading back identically, and
  * every error message naming file, line, key, what was expected and the
  * nearest valid name. Run from the repository root (reads configs/reference.ini). */
-#include <dirent.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,6 +14,7 @@
 #include <cmocka.h>
 
 #include "pt_config.h"
+#include "pt_experiments.h"
 
 static char g_dir[64];
 
@@ -946,19 +946,8 @@ static int make_dir(void **state)
 static int remove_dir(void **state)
 {
     (void)state;
-    DIR *d = opendir(g_dir);
-    if (!d)
-        return -1;
-    struct dirent *e;
-    char path[512];
-    while ((e = readdir(d))) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        snprintf(path, sizeof path, "%s/%s", g_dir, e->d_name);
-        unlink(path);
-    }
-    closedir(d);
-    return rmdir(g_dir);
+    pt_err err;
+    return pt_exp_remove_tree(g_dir, &err);
 }
 
 int main(void)

@@ -10,7 +10,6 @@
 #include <cmocka.h>
 
 #include <errno.h>
-#include <ftw.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +19,7 @@
 #include <zlib.h>
 
 #include "pt_data.h"
+#include "pt_experiments.h"
 
 static char tmpdir[256];
 
@@ -138,14 +138,6 @@ static uint32_t crc_of(const uint8_t *b, size_t n)
 
 /* ---- setup ---------------------------------------------------------------- */
 
-static int remove_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(p);
-}
-
 static int group_setup(void **state)
 {
     (void)state;
@@ -157,7 +149,8 @@ static int group_setup(void **state)
 static int group_teardown(void **state)
 {
     (void)state;
-    return nftw(tmpdir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    pt_err err;
+    return pt_exp_remove_tree(tmpdir, &err);
 }
 
 /* ---- good files ----------------------------------------------------------- */

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "pt_config.h"
+#include "pt_experiments.h"
 #include "pt_kernels.h"
 #include "pt_model.h"
 #include "pt_optim.h"
@@ -1250,13 +1251,8 @@ static int setup_tmp(void **state)
 static int teardown_tmp(void **state)
 {
     (void)state;
-    const char *names[] = {"m.bin", "bad.bin"};
-    char p[300];
-    for (size_t i = 0; i < PT_ARRAY_LEN(names); i++) {
-        snprintf(p, sizeof p, "%s/%s", tmpdir, names[i]);
-        unlink(p);
-    }
-    return rmdir(tmpdir);
+    pt_err err;
+    return pt_exp_remove_tree(tmpdir, &err);
 }
 
 static void tmp_path(char *buf, size_t size, const char *name)

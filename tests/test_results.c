@@ -9,7 +9,6 @@
 #include <cmocka.h>
 
 #include <dirent.h>
-#include <ftw.h>
 #include <hwloc.h>
 #include <math.h>
 #include <regex.h>
@@ -20,6 +19,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "pt_experiments.h"
 #include "pt_results.h"
 
 static char root[256];       /* mkdtemp folder holding every test's results_dir */
@@ -741,14 +741,6 @@ static void test_plot_bad_folder(void **state)
 
 /* ---------------------------------------------------------------- fixture */
 
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static int group_setup(void **state)
 {
     (void)state;
@@ -763,7 +755,8 @@ static int group_teardown(void **state)
         print_message("test output kept in %s\n", root);
         return 0;
     }
-    return nftw(root, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    pt_err err;
+    return pt_exp_remove_tree(root, &err);
 }
 
 int main(void)
