@@ -664,7 +664,7 @@ pt_trainer *pt_trainer_create(pt_model *model, pt_optim *optim, const pt_dataset
     t->result = pt_alloc((size_t)t->max_shards * sizeof *t->result);
     t->own = calloc((size_t)n_threads, sizeof *t->own);
     t->clock = pt_alloc((size_t)n_threads * sizeof *t->clock);
-    t->barrier = pt_alloc(sizeof *t->barrier);
+    t->barrier = pt_barrier_create(n_threads);
     if (t->n_units < 0 || !t->rows || !t->grad || wback_alloc(model, t->wback) || !t->workers ||
         !t->parts || !t->result || !t->own || !t->clock || !t->barrier) {
         pt_trainer_free(t);
@@ -749,7 +749,7 @@ void pt_trainer_free(pt_trainer *t)
     wback_free(t->wback);
     free(t->units);
     pt_free(t->clock);
-    pt_free(t->barrier);
+    pt_barrier_free(t->barrier);
     pt_free(t->result);
     free(t->chunk_loss);
     free(t->chunk_correct);
@@ -827,7 +827,7 @@ int pt_trainer_pass(pt_trainer *t, const int *order, long n, pt_pass_stats *stat
             const long first_sample = s * t->batch;
             const int batch_n = batch_at(t, n, first_sample);
             const int n_shards = (batch_n + t->shard - 1) / t->shard;
-            pt_barrier_wait(t->barrier);
+            pt_barrier_wait(t->barrier, tid);
             const uint64_t t2 = step_ticks();
 
             /* 2. Each shard: first-layer z from the tree nodes, the rest of
@@ -840,7 +840,7 @@ int pt_trainer_pass(pt_trainer *t, const int *order, long n, pt_pass_stats *stat
                 t->result[k].correct = right;
             }
             const uint64_t t3 = step_ticks();
-            pt_barrier_wait(t->barrier);
+            pt_barrier_wait(t->barrier, tid);
             uint64_t mark = step_ticks();
             c->wait += (t2 - t1) + (mark - t3);
             c->shards += t3 - t2;
