@@ -32,4 +32,15 @@ void pt_read_tail(int fd, char *out, size_t size);
 
 #define PT_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
+/* One round of a spin-wait: tells the core (and its SMT sibling) that this
+ * thread only waits. */
+static inline void pt_cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
 #endif

@@ -55,15 +55,6 @@ struct pt_barrier {
     int sleepers __attribute__((aligned(64)));
 };
 
-static void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__)
-    __asm__ __volatile__("yield");
-#endif
-}
-
 static void sleep_while(unsigned *addr, unsigned value)
 {
 #ifdef __linux__
@@ -151,7 +142,7 @@ static void wait_disseminated(pt_barrier *b, int tid)
         const unsigned *mine = &b->flag[tid * b->max_rounds + r].epoch;
         for (int i = 0; !reached(__atomic_load_n(mine, __ATOMIC_ACQUIRE), e); i++) {
             if (i < b->spin)
-                cpu_relax();
+                pt_cpu_relax();
             else
                 sched_yield();
         }

@@ -6,7 +6,10 @@
  * goes, checks that every run ended with bit-identical weights and loss,
  * and fits a labelled model of the speedup beyond the cores measured.
  * Beside each run it measures the machine's own ceiling: the same training
- * as independent single-worker copies, one per PU, all at once. */
+ * as independent single-worker copies, one per PU, all at once; and how
+ * long a cache line takes to go between the run's PUs and back, which the
+ * copies cannot see and every step pays (its barriers, its tree nodes and
+ * deltas). */
 #include <math.h>
 #include <omp.h>
 #include <stddef.h>
@@ -35,6 +38,7 @@ typedef struct scale_opts {
 typedef struct sample {
     double samples_per_sec, step_us, partials_us, shards_us, grads_us, update_us, wait_us;
     double ceiling_sps; /* summed rate of independent copies on the same PUs (measure_copies) */
+    double round_trip_ns; /* a cache line between the run's PUs and back, slowest pair (measure_round_trip) */
     double loss_sum;
     int workers;    /* threads that ran: the count asked for, capped at the PUs (pt_run_workers) */
     int identical;  /* weights and loss equal, bit for bit, to the first run's */
@@ -211,6 +215,67 @@ static int measure_copies(pt_setup *su, const pt_config *cfg, const int *order, 
     return 0;
 }
 
+/* Round trips of a cache line per pair of PUs; the first are not timed. */
+enum { ROUND_TRIPS = 20000, ROUND_TRIPS_WARM = 2000 };
+
+/* The time a cache line takes to go from thread 0's PU to thread i's and
+ * back, for every other thread i of a `workers` team bound as the run's:
+ * the two pass a counter back and forth, each spinning until it sees the
+ * other's last value. Every step of the run pays such trips at its
+ * barriers and for every tree node and delta row read from another core;
+ * a host that places two vCPUs far apart (measured on the 2-core VM: 50-70
+ * ns at one time, 200-330 ns at another) slows the run, not the copies of
+ * measure_copies. Sets *slowest_ns to the slowest pair's mean round trip
+ * (NAN if fewer threads than workers ran). Returns -1 on failure (err). */
+static int measure_round_trip(const pt_config *cfg, int workers, double *slowest_ns, pt_err *err)
+{
+    pt_placement *place = NULL;
+    if (pt_placement_create(&place, cfg->run.bind, workers, NULL, err))
+        return -1;
+    static struct {
+        unsigned value __attribute__((aligned(64)));
+    } ball[2];
+    double slowest = 0.0;
+    int short_team = 0;
+#pragma omp parallel num_threads(workers)
+    {
+        const int tid = omp_get_thread_num();
+        pt_err ignored; /* unbound, the OS places the thread, as it would the run's */
+        if (place)
+            (void)pt_placement_bind_self(place, tid, &ignored);
+        if (tid == 0 && omp_get_num_threads() < workers)
+            short_team = 1;
+#pragma omp barrier
+        for (int i = 1; i < workers && !short_team; i++) {
+            if (tid == 0 || tid == i) {
+                /* Thread 0 sends k on ball[1], thread i returns it on ball[0];
+                 * pair i counts on from the values pair i - 1 left. */
+                const unsigned base = (unsigned)(i - 1) * ROUND_TRIPS;
+                double start = 0.0;
+                for (unsigned k = 1; k <= ROUND_TRIPS; k++) {
+                    if (tid == 0 && k == ROUND_TRIPS_WARM + 1)
+                        start = omp_get_wtime();
+                    unsigned *send = &ball[tid == 0].value, *recv = &ball[tid != 0].value;
+                    if (tid == 0)
+                        __atomic_store_n(send, base + k, __ATOMIC_RELEASE);
+                    while (__atomic_load_n(recv, __ATOMIC_ACQUIRE) != base + k)
+                        pt_cpu_relax();
+                    if (tid != 0)
+                        __atomic_store_n(send, base + k, __ATOMIC_RELEASE);
+                }
+                if (tid == 0)
+                    slowest = fmax(slowest, (omp_get_wtime() - start) * 1e9 /
+                                                (ROUND_TRIPS - ROUND_TRIPS_WARM));
+            }
+#pragma omp barrier
+        }
+    }
+    ball[0].value = ball[1].value = 0;
+    pt_placement_free(place);
+    *slowest_ns = short_team ? NAN : slowest;
+    return 0;
+}
+
 /* The largest share of `total` split into `pieces` equal pieces dealt whole
  * to `cores` cores. */
 static double largest_share(double total, int pieces, int cores)
@@ -237,25 +302,25 @@ static int write_outputs(const char *dir, const pt_config *cfg, const scale_opts
     if (!(f = pt_atomic_open(path, tmp, sizeof tmp, err)))
         return -1;
     fprintf(f, "repeat,threads,workers,samples_per_sec,step_us,partials_us,shards_us,grads_us,update_us,wait_us,loss_sum,"
-               "ceiling_samples_per_sec,identical\n");
+               "ceiling_samples_per_sec,round_trip_ns,identical\n");
     for (int r = 0; r < o->repeat; r++)
         for (int c = 0; c < o->n_counts; c++) {
             const sample *s = &runs[r][c];
-            fprintf(f, "%d,%d,%d,%.1f,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%.17g,%.1f,%d\n", r + 1, o->counts[c],
+            fprintf(f, "%d,%d,%d,%.1f,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%.17g,%.1f,%.1f,%d\n", r + 1, o->counts[c],
                     s->workers, s->samples_per_sec, s->step_us, s->partials_us, s->shards_us, s->grads_us,
-                    s->update_us, s->wait_us, s->loss_sum, s->ceiling_sps, s->identical);
+                    s->update_us, s->wait_us, s->loss_sum, s->ceiling_sps, s->round_trip_ns, s->identical);
         }
     if (pt_atomic_commit(f, tmp, path, err))
         return -1;
 
     /* Medians per thread count; speedup against the first count in the list. */
-    double med_sps[MAX_COUNTS], med_ceiling[MAX_COUNTS], v[MAX_REPEAT];
+    double med_sps[MAX_COUNTS], med_ceiling[MAX_COUNTS], med_trip[MAX_COUNTS], v[MAX_REPEAT];
     snprintf(path, sizeof path, "%s/scaling.csv", dir);
     if (!(f = pt_atomic_open(path, tmp, sizeof tmp, err)))
         return -1;
     fprintf(f, "threads,workers,runs,samples_per_sec,samples_per_sec_min,samples_per_sec_max,step_us,"
                "step_us_min,step_us_max,speedup,efficiency,partials_us,shards_us,grads_us,update_us,wait_us,"
-               "ceiling_samples_per_sec,ceiling_efficiency,share_of_ceiling,identical\n");
+               "ceiling_samples_per_sec,ceiling_efficiency,share_of_ceiling,round_trip_ns,identical\n");
     for (int c = 0; c < o->n_counts; c++) {
         double sps_min = INFINITY, sps_max = 0, st_min = INFINITY, st_max = 0;
         int identical = 1;
@@ -276,13 +341,14 @@ static int write_outputs(const char *dir, const pt_config *cfg, const scale_opts
         double update_us = field_median(runs, o->repeat, c, offsetof(sample, update_us));
         double wait_us = field_median(runs, o->repeat, c, offsetof(sample, wait_us));
         med_ceiling[c] = field_median(runs, o->repeat, c, offsetof(sample, ceiling_sps));
+        med_trip[c] = field_median(runs, o->repeat, c, offsetof(sample, round_trip_ns));
         double speedup = med_sps[c] / med_sps[0];
         double eff = speedup * o->counts[0] / o->counts[c];
         double ceiling_eff = med_ceiling[c] / med_sps[0] * o->counts[0] / o->counts[c];
-        fprintf(f, "%d,%d,%d,%.1f,%.1f,%.1f,%.3f,%.3f,%.3f,%.4f,%.4f,%.3f,%.3f,%.3f,%.3f,%.3f,%.1f,%.4f,%.4f,%s\n",
+        fprintf(f, "%d,%d,%d,%.1f,%.1f,%.1f,%.3f,%.3f,%.3f,%.4f,%.4f,%.3f,%.3f,%.3f,%.3f,%.3f,%.1f,%.4f,%.4f,%.1f,%s\n",
                 o->counts[c], runs[0][c].workers, o->repeat, med_sps[c], sps_min, sps_max, step, st_min,
                 st_max, speedup, eff, partials_us, shards_us, grads_us, update_us, wait_us, med_ceiling[c],
-                ceiling_eff, med_sps[c] / med_ceiling[c], identical ? "yes" : "no");
+                ceiling_eff, med_sps[c] / med_ceiling[c], med_trip[c], identical ? "yes" : "no");
     }
     if (pt_atomic_commit(f, tmp, path, err))
         return -1;
@@ -308,22 +374,29 @@ static int write_outputs(const char *dir, const pt_config *cfg, const scale_opts
             cfg->source, cfg->train.batch, shards, cfg->train.shard, o->steps, o->warmup, o->repeat,
             pt_bind_names[cfg->run.bind], n_pus, all_identical ? "yes" : "NO");
     fprintf(f, "| threads | workers | samples/s (median) | speedup | efficiency | machine ceiling | share of "
-               "ceiling |\n|---:|---:|---:|---:|---:|---:|---:|\n");
+               "ceiling | round trip |\n|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for (int c = 0; c < o->n_counts; c++) {
-        char ceiling[32] = "-", share[32] = "-"; /* not measured (--no-ceiling) */
+        char ceiling[32] = "-", share[32] = "-", trip[32] = "-"; /* not measured (--no-ceiling, 1 thread) */
+        if (!isnan(med_trip[c]))
+            snprintf(trip, sizeof trip, "%.0f ns", med_trip[c]);
         if (!isnan(med_ceiling[c])) {
             snprintf(ceiling, sizeof ceiling, "%.0f %%", 100 * med_ceiling[c] / med_sps[0] * o->counts[0] / o->counts[c]);
             snprintf(share, sizeof share, "%.0f %%", 100 * med_sps[c] / med_ceiling[c]);
         }
-        fprintf(f, "| %d | %d | %.0f | %.2f | %.0f %% | %s | %s |\n", o->counts[c], runs[0][c].workers,
+        fprintf(f, "| %d | %d | %.0f | %.2f | %.0f %% | %s | %s | %s |\n", o->counts[c], runs[0][c].workers,
                 med_sps[c], med_sps[c] / med_sps[0], 100 * med_sps[c] / med_sps[0] * o->counts[0] / o->counts[c],
-                ceiling, share);
+                ceiling, share, trip);
     }
     fprintf(f, "\nMachine ceiling: the same training as independent one-worker copies, one per PU of the "
                "run, started together; their summed rate as an efficiency. It is what the machine gives "
                "parallel work (clocks that drop with more busy cores, shared caches and memory, neighbours "
                "on a shared host) before any cost of ptrain's own; share of ceiling is the run's rate over "
-               "the copies' rate.%s\n", o->ceiling ? "" : " Not measured in this run (--no-ceiling).");
+               "the copies' rate.%s\n\nRound trip: a cache line from thread 0's PU to another thread's and "
+               "back, the slowest pair, measured after each run. The copies share nothing and do not see it; "
+               "every step pays it at its barriers and for each partial sum and delta read from another core. "
+               "A host that moves vCPUs apart raises it (on the 2-core VM: 50-70 ns at times, 200-330 ns at "
+               "others), and the run's efficiency falls with it.\n",
+            o->ceiling ? "" : " Not measured in this run (--no-ceiling).");
     if (best >= 0 && o->counts[0] == 1) {
         const double step1 = field_median(runs, o->repeat, 0, offsetof(sample, step_us));
         const double shards1 = field_median(runs, o->repeat, 0, offsetof(sample, shards_us));
@@ -502,6 +575,14 @@ int pt_cmd_scale(const pt_cli *cli, int argc, char **argv)
                 rc = PT_EXIT_FAILED;
                 goto out;
             }
+            /* Threads that share a PU would measure context switches. */
+            s->round_trip_ns = NAN;
+            if (s->workers > 1 && s->workers <= n_pus &&
+                measure_round_trip(&cfg, s->workers, &s->round_trip_ns, &err)) {
+                pt_cli_error("%s", err.msg);
+                rc = PT_EXIT_FAILED;
+                goto out;
+            }
             if (got > 0 && !warned_short) {
                 pt_cli_error("warning: the OpenMP runtime gave fewer threads than the %d copies of the "
                              "machine's ceiling need (OMP_THREAD_LIMIT or OMP_DYNAMIC?); the ceiling is not "
@@ -517,10 +598,13 @@ int pt_cmd_scale(const pt_cli *cli, int argc, char **argv)
                 char copies[48] = "";
                 if (s->workers > 1 && !isnan(s->ceiling_sps))
                     snprintf(copies, sizeof copies, "  copies %9.0f samples/s", s->ceiling_sps);
+                char trip[40] = "";
+                if (!isnan(s->round_trip_ns))
+                    snprintf(trip, sizeof trip, "  round trip %.0f ns", s->round_trip_ns);
                 printf("  repeat %d/%d  threads %3d (%d workers)  %9.0f samples/s  step %6.1f us (partials %.1f, "
-                       "shards %.1f, gradients %.1f, update %.1f, wait %.1f)%s%s\n",
+                       "shards %.1f, gradients %.1f, update %.1f, wait %.1f)%s%s%s\n",
                        r + 1, o.repeat, o.counts[c], s->workers, s->samples_per_sec, s->step_us, s->partials_us,
-                       s->shards_us, s->grads_us, s->update_us, s->wait_us, copies,
+                       s->shards_us, s->grads_us, s->update_us, s->wait_us, copies, trip,
                        s->identical ? "" : "  RESULT DIFFERS");
                 fflush(stdout);
             }

@@ -34,6 +34,18 @@ check "ceiling measured for every count" awk -F, '
       if (!(c > 0 && r > 0 && r < 2)) bad = 1
       if (NR == 2 && $col["share_of_ceiling"] != 1) bad = 1 }
     END { exit bad || NR < 2 }' "$dir/scaling.csv"
+# The round trip between PUs: measured where a run has more than one worker
+# and a PU for each (workers that share a PU would time context switches).
+round_trip_ok() { # folder: every row's round_trip_ns is as its workers say
+    local pus
+    pus=$(sed -n 's/.*; \([0-9][0-9]*\) allowed PUs.*/\1/p' "$1/scaling.md")
+    awk -F, -v pus="$pus" '
+        NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
+        { t = $col["round_trip_ns"]; w = $col["workers"]
+          if (w > 1 && w <= pus) { if (!(t > 0 && t < 1e6)) bad = 1 } else if (t != "nan") bad = 1 }
+        END { exit bad || NR < 2 || pus == "" }' "$1/scaling.csv"
+}
+check "round trip measured where every worker has a PU, nan elsewhere" round_trip_ok "$dir"
 check "the model is labelled and covers 16, 32 and 64 cores" \
     sh -c 'grep -q "^## Model (not a measurement)" "$1" && grep -q "^| 16 |" "$1" && grep -q "^| 64 |" "$1"' _ "$dir/scaling.md"
 if command -v gnuplot >/dev/null; then
@@ -53,12 +65,15 @@ OMP_THREAD_LIMIT=1 "$ptrain" -q scale configs/tanh.ini --threads 1,2 --repeat 1 
 check "thread limit 1: 2 workers on one thread, identical, ceiling nan with a warning" sh -c '
     awk -F, "NR == 3 && (\$2 != 2 || \$17 != \"nan\" || \$NF != \"yes\") { bad = 1 } END { exit bad || NR != 3 }" \
         "$1/scaling.csv" && grep -q "fewer threads than the 2 copies" "$2"' _ "$tmp/limited" "$tmp/out4.txt"
+check "thread limit 1: no round trip between threads that did not both run" \
+    awk -F, 'NR == 3 && $20 != "nan" { bad = 1 } END { exit bad || NR != 3 }' "$tmp/limited/scaling.csv"
 
 "$ptrain" -q scale configs/tanh.ini --threads 1,16 --repeat 1 --steps 40 --warmup 5 \
     --name forced run.oversubscribe=true "${small[@]}" >"$tmp/out2.txt" 2>&1
 check "oversubscribed 16 workers identical to 1" \
     awk -F, 'NR > 1 && $NF != "yes" { bad = 1 } END { exit bad }' "$tmp/forced/scaling.csv"
 check "16 workers really ran" awk -F, 'NR == 3 { exit !($2 == 16) }' "$tmp/forced/scaling.csv"
+check "oversubscribed: no round trip where workers share PUs" round_trip_ok "$tmp/forced"
 
 set +e
 "$ptrain" scale configs/tanh.ini --threads 1,x "${small[@]}" >"$tmp/bad.txt" 2>&1
