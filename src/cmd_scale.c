@@ -220,13 +220,14 @@ enum { ROUND_TRIPS = 20000, ROUND_TRIPS_WARM = 2000 };
 
 /* The time a cache line takes to go from thread 0's PU to thread i's and
  * back, for every other thread i of a `workers` team bound as the run's:
- * the two pass a counter back and forth, each spinning until it sees the
- * other's last value. Every step of the run pays such trips at its
- * barriers and for every tree node and delta row read from another core;
- * a host that places two vCPUs far apart (measured on the 2-core VM: 50-70
- * ns at one time, 200-330 ns at another) slows the run, not the copies of
- * measure_copies. Sets *slowest_ns to the slowest pair's mean round trip
- * (NAN if fewer threads than workers ran). Returns -1 on failure (err). */
+ * the two pass a counter on one line back and forth, each spinning until
+ * it sees the other's move (the same measure as bench's core_round_trip).
+ * Every step of the run pays such trips at its barriers and for every tree
+ * node and delta row read from another core; a host that places two vCPUs
+ * far apart (measured on the 2-core VM: about 55 ns at one time, 350 ns at
+ * another) slows the run, not the copies of measure_copies. Sets
+ * *slowest_ns to the slowest pair's mean round trip (NAN if fewer threads
+ * than workers ran). Returns -1 on failure (err). */
 static int measure_round_trip(const pt_config *cfg, int workers, double *slowest_ns, pt_err *err)
 {
     pt_placement *place = NULL;
@@ -234,7 +235,7 @@ static int measure_round_trip(const pt_config *cfg, int workers, double *slowest
         return -1;
     static struct {
         unsigned value __attribute__((aligned(64)));
-    } ball[2];
+    } ball;
     double slowest = 0.0;
     int short_team = 0;
 #pragma omp parallel num_threads(workers)
@@ -248,29 +249,28 @@ static int measure_round_trip(const pt_config *cfg, int workers, double *slowest
 #pragma omp barrier
         for (int i = 1; i < workers && !short_team; i++) {
             if (tid == 0 || tid == i) {
-                /* Thread 0 sends k on ball[1], thread i returns it on ball[0];
-                 * pair i counts on from the values pair i - 1 left. */
-                const unsigned base = (unsigned)(i - 1) * ROUND_TRIPS;
+                /* Thread 0 makes the counter odd, thread i even again; pair i
+                 * counts on from where pair i - 1 left it. */
+                const unsigned base = 2u * (unsigned)(i - 1) * ROUND_TRIPS, me = tid == 0 ? 1 : 2;
                 double start = 0.0;
-                for (unsigned k = 1; k <= ROUND_TRIPS; k++) {
-                    if (tid == 0 && k == ROUND_TRIPS_WARM + 1)
+                for (unsigned k = 0; k < ROUND_TRIPS; k++) {
+                    if (tid == 0 && k == ROUND_TRIPS_WARM)
                         start = omp_get_wtime();
-                    unsigned *send = &ball[tid == 0].value, *recv = &ball[tid != 0].value;
-                    if (tid == 0)
-                        __atomic_store_n(send, base + k, __ATOMIC_RELEASE);
-                    while (__atomic_load_n(recv, __ATOMIC_ACQUIRE) != base + k)
+                    while (__atomic_load_n(&ball.value, __ATOMIC_ACQUIRE) != base + 2 * k + me - 1)
                         pt_cpu_relax();
-                    if (tid != 0)
-                        __atomic_store_n(send, base + k, __ATOMIC_RELEASE);
+                    __atomic_store_n(&ball.value, base + 2 * k + me, __ATOMIC_RELEASE);
                 }
-                if (tid == 0)
+                if (tid == 0) {
+                    while (__atomic_load_n(&ball.value, __ATOMIC_ACQUIRE) != base + 2 * ROUND_TRIPS)
+                        pt_cpu_relax();
                     slowest = fmax(slowest, (omp_get_wtime() - start) * 1e9 /
                                                 (ROUND_TRIPS - ROUND_TRIPS_WARM));
+                }
             }
 #pragma omp barrier
         }
     }
-    ball[0].value = ball[1].value = 0;
+    ball.value = 0;
     pt_placement_free(place);
     *slowest_ns = short_team ? NAN : slowest;
     return 0;
@@ -394,7 +394,7 @@ static int write_outputs(const char *dir, const pt_config *cfg, const scale_opts
                "the copies' rate.%s\n\nRound trip: a cache line from thread 0's PU to another thread's and "
                "back, the slowest pair, measured after each run. The copies share nothing and do not see it; "
                "every step pays it at its barriers and for each partial sum and delta read from another core. "
-               "A host that moves vCPUs apart raises it (on the 2-core VM: 50-70 ns at times, 200-330 ns at "
+               "A host that moves vCPUs apart raises it (on the 2-core VM: about 55 ns at times, 350 ns at "
                "others), and the run's efficiency falls with it.\n",
             o->ceiling ? "" : " Not measured in this run (--no-ceiling).");
     if (best >= 0 && o->counts[0] == 1) {
