@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "pt_cli.h"
+#include "pt_experiments.h"
 #include "pt_kernels.h"
 #include "pt_optim.h"
 #include "pt_placement.h"
@@ -502,10 +503,11 @@ int pt_cmd_scale(const pt_cli *cli, int argc, char **argv)
     pt_config cfg;
     if (pt_cli_load_config(&cfg, config, n_overrides, overrides))
         return PT_EXIT_USAGE;
-    if (name)
-        snprintf(cfg.run.name, sizeof cfg.run.name, "%s", name);
-
     pt_err err = {{0}};
+    if (name && pt_config_set(&cfg, "run", "name", name, "--name", &err)) {
+        pt_cli_error("%s", err.msg);
+        return PT_EXIT_USAGE;
+    }
     pt_setup su;
     if (pt_setup_load(&su, &cfg, &err)) {
         pt_cli_error("%s", err.msg);
@@ -517,7 +519,8 @@ int pt_cmd_scale(const pt_cli *cli, int argc, char **argv)
     float *params = malloc(su.model.n_params * sizeof *params);
     sample(*runs)[MAX_COUNTS] = calloc((size_t)o.repeat, sizeof *runs);
     pt_optim opt = {0};
-    int rc = PT_EXIT_INPUT;
+    int rc = PT_EXIT_INPUT, made_dir = 0, written = 0;
+    char dir[PT_PATH_MAX] = "";
     if (!order || !first || !params || !runs) {
         pt_cli_error("out of memory");
         goto out;
@@ -556,6 +559,13 @@ int pt_cmd_scale(const pt_cli *cli, int argc, char **argv)
                config, cfg.train.batch, shards, o.steps, o.warmup, o.repeat,
                pt_bind_names[cfg.run.bind], n_pus);
 
+    /* The folder is claimed before minutes of measurement, so that a taken
+     * or unwritable place fails now; a run that fails leaves no folder. */
+    if (pt_results_new_folder(&cfg, "scale", dir, sizeof dir, &err)) {
+        pt_cli_error("%s", err.msg);
+        goto out;
+    }
+    made_dir = 1;
     int all_identical = 1, warned_short = 0;
     for (int r = 0; r < o.repeat; r++) {
         for (int c = 0; c < o.n_counts; c++) {
@@ -611,12 +621,11 @@ int pt_cmd_scale(const pt_cli *cli, int argc, char **argv)
         }
     }
 
-    char dir[PT_PATH_MAX];
-    if (pt_results_new_folder(&cfg, "scale", dir, sizeof dir, &err) ||
-        write_outputs(dir, &cfg, &o, runs, shards, pt_leaf_count(su.model.layer[0].in), n_pus, all_identical, &err)) {
+    if (write_outputs(dir, &cfg, &o, runs, shards, pt_leaf_count(su.model.layer[0].in), n_pus, all_identical, &err)) {
         pt_cli_error("%s", err.msg);
         goto out;
     }
+    written = 1;
     int drawn = cfg.run.plots ? pt_gnuplot_run(dir, "scaling.gp", &err) : 0;
     if (drawn < 0)
         pt_cli_error("warning: scaling.png not drawn: %s", err.msg);
@@ -640,6 +649,8 @@ int pt_cmd_scale(const pt_cli *cli, int argc, char **argv)
     }
     rc = PT_EXIT_OK;
 out:
+    if (made_dir && rc != PT_EXIT_OK && !written && pt_exp_remove_tree(dir, &err))
+        pt_cli_error("warning: %s", err.msg);
     pt_optim_free(&opt);
     free(order);
     free(first);

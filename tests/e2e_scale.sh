@@ -82,4 +82,19 @@ set -e
 check "bad --threads list: exit 2 with the expected form" \
     test "$rc" -eq 2 -a -n "$(grep -- '--threads 1,2,4,8,16' "$tmp/bad.txt")"
 
+# Where the results cannot go, scale says so before it measures anything.
+set +e
+"$ptrain" scale configs/tanh.ini --threads 1,2 --name ../escape "${small[@]}" >"$tmp/badname.txt" 2>&1
+rc=$?
+touch "$tmp/a-file"
+"$ptrain" scale configs/tanh.ini --threads 1,2 "${small[@]}" run.results_dir="$tmp/a-file/sub" \
+    >"$tmp/baddir.txt" 2>&1
+rc2=$?
+set -e
+check "--name with '/': exit 2, the reason, nothing measured or written" sh -c '
+    test "$1" -eq 2 && grep -q "without ./." "$2" && ! grep -q "samples/s" "$2" && ! test -e "$3/escape"' \
+    _ "$rc" "$tmp/badname.txt" "$tmp"
+check "results_dir under a file: fails naming it before any run" sh -c '
+    test "$1" -ne 0 && grep -q "a-file" "$2" && ! grep -q "samples/s" "$2"' _ "$rc2" "$tmp/baddir.txt"
+
 summary e2e-scale
