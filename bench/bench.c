@@ -19,7 +19,6 @@
 #include <pthread.h>
 #include <spawn.h>
 #include <stdarg.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -731,40 +730,6 @@ static double read_bw(bench *b, pt_placement *p, int threads, const float *buf, 
     }
     bench_sink = sink;
     return (double)(n / 64 * 64) * sizeof(float) * passes / (t1 - t0) / 1e9;
-}
-
-/* Round trip of one cache line between threads 0 and 1 of the placement, in
- * ns: what each step's two barriers and every cache line that one thread
- * writes and another reads (deltas, updated weights) pay. It grows when the hypervisor puts our two vCPUs on
- * cores that do not share a cache, which slows every 2-thread figure while
- * the FMA peak stays the same. */
-static double pingpong_ns(bench *b, pt_placement *p, int rounds)
-{
-    static _Alignas(64) atomic_int token;
-    double t0 = 0.0, t1 = 0.0;
-    atomic_store(&token, 0);
-#pragma omp parallel num_threads(2)
-    {
-        int tid = omp_get_thread_num();
-        pin_self(b, p, tid);
-#pragma omp barrier
-        if (tid == 0) {
-            t0 = now();
-            for (int i = 0; i < rounds; i++) {
-                atomic_store_explicit(&token, 1, memory_order_release);
-                while (atomic_load_explicit(&token, memory_order_acquire) != 0)
-                    ;
-            }
-            t1 = now();
-        } else {
-            for (int i = 0; i < rounds; i++) {
-                while (atomic_load_explicit(&token, memory_order_acquire) != 1)
-                    ;
-                atomic_store_explicit(&token, 0, memory_order_release);
-            }
-        }
-    }
-    return (t1 - t0) / rounds * 1e9;
 }
 
 /* ---- CPU time used by other processes during the bench -------------------- */
@@ -1804,7 +1769,7 @@ static int measure_grid(bench *b, const pt_setup *su, pt_err *err)
             series_add(&b->bw[i], bw_now[i]);
         }
         if (b->ping_ti >= 0)
-            series_add(&b->ping, pingpong_ns(b, b->place[b->ping_ti], PING_ROUNDS));
+            series_add(&b->ping, pt_placement_round_trip_ns(b->place[b->ping_ti], 0, 1, PING_ROUNDS));
         for (int i = 0; i < b->n_cells; i++) {
             cell *x = &b->cells[i];
             double w = 0, red = 0, peak_cpu = 0, rate_cpu = 0;
@@ -1897,7 +1862,7 @@ static int measure_epochs(bench *b, pt_err *err)
     for (int r = 0; r < b->o.repeats; r++)
         for (int i = 0; i < b->n_threads; i++) {
             if (i == 0 && b->ping_ti >= 0)
-                series_add(&b->ping_epoch, pingpong_ns(b, b->place[b->ping_ti], PING_ROUNDS));
+                series_add(&b->ping_epoch, pt_placement_round_trip_ns(b->place[b->ping_ti], 0, 1, PING_ROUNDS));
             pt_pass_stats st;
             pt_rng_shuffle(&shuffle, order, (int)su.n_train);
             if (pt_trainer_pass(ep[i].tr, order, su.n_train, &st) == 0) {
@@ -1947,13 +1912,13 @@ static int measure_runs(bench *b, metrics *mbuf, pt_err *err)
         if (b->fma_iters)
             series_add(&b->run_peak, fma_peak(b, p, b->n_max, b->fma_iters, NULL));
         if (b->ping_ti >= 0)
-            series_add(&b->ping_runs, pingpong_ns(b, b->place[b->ping_ti], PING_ROUNDS));
+            series_add(&b->ping_runs, pt_placement_round_trip_ns(b->place[b->ping_ti], 0, 1, PING_ROUNDS));
         run_ptrain(b, i, &b->runs[i], mbuf);
     }
     if (b->fma_iters)
         series_add(&b->run_peak, fma_peak(b, p, b->n_max, b->fma_iters, NULL));
     if (b->ping_ti >= 0)
-        series_add(&b->ping_runs, pingpong_ns(b, b->place[b->ping_ti], PING_ROUNDS));
+        series_add(&b->ping_runs, pt_placement_round_trip_ns(b->place[b->ping_ti], 0, 1, PING_ROUNDS));
     return 0;
 }
 

@@ -216,64 +216,32 @@ static int measure_copies(pt_setup *su, const pt_config *cfg, const int *order, 
     return 0;
 }
 
-/* Round trips of a cache line per pair of PUs; the first are not timed. */
-enum { ROUND_TRIPS = 20000, ROUND_TRIPS_WARM = 2000 };
+/* Timed round trips of a cache line per pair of PUs. */
+enum { ROUND_TRIPS = 18000 };
 
-/* The time a cache line takes to go from thread 0's PU to thread i's and
- * back, for every other thread i of a `workers` team bound as the run's:
- * the two pass a counter on one line back and forth, each spinning until
- * it sees the other's move (the same measure as bench's core_round_trip).
- * Every step of the run pays such trips at its barriers and for every tree
- * node and delta row read from another core; a host that places two vCPUs
- * far apart (measured on the 2-core VM: about 55 ns at one time, 350 ns at
- * another) slows the run, not the copies of measure_copies. Sets
- * *slowest_ns to the slowest pair's mean round trip (NAN if fewer threads
- * than workers ran). Returns -1 on failure (err). */
+/* The round trip of a cache line between thread 0's PU and each other
+ * thread's, for a `workers` team bound as the run's (pt_placement.h):
+ * every step pays such trips at its barriers and for every tree node and
+ * delta row read from another core, and a host that places two vCPUs far
+ * apart slows the run, not the copies of measure_copies. Sets *slowest_ns
+ * to the slowest pair's (NAN if the runtime gave too few threads). Returns
+ * -1 on failure (err). */
 static int measure_round_trip(const pt_config *cfg, int workers, double *slowest_ns, pt_err *err)
 {
     pt_placement *place = NULL;
     if (pt_placement_create(&place, cfg->run.bind, workers, NULL, err))
         return -1;
-    static struct {
-        unsigned value __attribute__((aligned(64)));
-    } ball;
     double slowest = 0.0;
-    int short_team = 0;
-#pragma omp parallel num_threads(workers)
-    {
-        const int tid = omp_get_thread_num();
-        pt_err ignored; /* unbound, the OS places the thread, as it would the run's */
-        if (place)
-            (void)pt_placement_bind_self(place, tid, &ignored);
-        if (tid == 0 && omp_get_num_threads() < workers)
-            short_team = 1;
-#pragma omp barrier
-        for (int i = 1; i < workers && !short_team; i++) {
-            if (tid == 0 || tid == i) {
-                /* Thread 0 makes the counter odd, thread i even again; pair i
-                 * counts on from where pair i - 1 left it. */
-                const unsigned base = 2u * (unsigned)(i - 1) * ROUND_TRIPS, me = tid == 0 ? 1 : 2;
-                double start = 0.0;
-                for (unsigned k = 0; k < ROUND_TRIPS; k++) {
-                    if (tid == 0 && k == ROUND_TRIPS_WARM)
-                        start = omp_get_wtime();
-                    while (__atomic_load_n(&ball.value, __ATOMIC_ACQUIRE) != base + 2 * k + me - 1)
-                        pt_cpu_relax();
-                    __atomic_store_n(&ball.value, base + 2 * k + me, __ATOMIC_RELEASE);
-                }
-                if (tid == 0) {
-                    while (__atomic_load_n(&ball.value, __ATOMIC_ACQUIRE) != base + 2 * ROUND_TRIPS)
-                        pt_cpu_relax();
-                    slowest = fmax(slowest, (omp_get_wtime() - start) * 1e9 /
-                                                (ROUND_TRIPS - ROUND_TRIPS_WARM));
-                }
-            }
-#pragma omp barrier
+    for (int i = 1; i < workers; i++) {
+        const double trip = pt_placement_round_trip_ns(place, 0, i, ROUND_TRIPS);
+        if (isnan(trip)) {
+            slowest = NAN;
+            break;
         }
+        slowest = fmax(slowest, trip);
     }
-    ball.value = 0;
     pt_placement_free(place);
-    *slowest_ns = short_team ? NAN : slowest;
+    *slowest_ns = slowest;
     return 0;
 }
 
@@ -519,8 +487,8 @@ int pt_cmd_scale(const pt_cli *cli, int argc, char **argv)
     float *params = malloc(su.model.n_params * sizeof *params);
     sample(*runs)[MAX_COUNTS] = calloc((size_t)o.repeat, sizeof *runs);
     pt_optim opt = {0};
-    int rc = PT_EXIT_INPUT, made_dir = 0, written = 0;
-    char dir[PT_PATH_MAX] = "";
+    int rc = PT_EXIT_INPUT, written = 0;
+    char dir[PT_PATH_MAX] = ""; /* set once the folder is claimed */
     if (!order || !first || !params || !runs) {
         pt_cli_error("out of memory");
         goto out;
@@ -565,7 +533,6 @@ int pt_cmd_scale(const pt_cli *cli, int argc, char **argv)
         pt_cli_error("%s", err.msg);
         goto out;
     }
-    made_dir = 1;
     int all_identical = 1, warned_short = 0;
     for (int r = 0; r < o.repeat; r++) {
         for (int c = 0; c < o.n_counts; c++) {
@@ -649,7 +616,7 @@ int pt_cmd_scale(const pt_cli *cli, int argc, char **argv)
     }
     rc = PT_EXIT_OK;
 out:
-    if (made_dir && rc != PT_EXIT_OK && !written && pt_exp_remove_tree(dir, &err))
+    if (dir[0] && !written && pt_exp_remove_tree(dir, &err))
         pt_cli_error("warning: %s", err.msg);
     pt_optim_free(&opt);
     free(order);

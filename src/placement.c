@@ -1,11 +1,13 @@
 /* placement.c: orders the allowed PUs of an hwloc topology for a policy
  * (compact: cores in order; scatter: packages, NUMA nodes, caches, then cores;
  * SMT siblings last in both), gives thread t order[t % n] and binds a thread to
- * it. Does not pick the thread count, warn on oversubscription or unbind. */
+ * it, and times a cache line's round trip between two threads' PUs. Does not
+ * pick the thread count or warn on oversubscription. */
 #include "pt_placement.h"
 
 #include <errno.h>
 #include <hwloc.h>
+#include <math.h>
 #include <omp.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -391,6 +393,38 @@ int pt_placement_unbind_self(pt_placement *p, pt_err *err)
         return pt_fail(err, "placement: cannot restore the calling thread's CPU set: %s",
                        strerror(errno));
     return 0;
+}
+
+double pt_placement_round_trip_ns(pt_placement *p, int a, int b, int rounds)
+{
+    /* One counter on a line of its own: thread a makes it odd, thread b
+     * even again, each spinning until it sees the other's move. */
+    struct {
+        _Alignas(64) unsigned value;
+        char pad[64 - sizeof(unsigned)];
+    } ball = {0};
+    const unsigned warm = (unsigned)rounds / 10, trips = warm + (unsigned)rounds;
+    double start = 0.0, seconds = NAN;
+#pragma omp parallel num_threads(2)
+    if (omp_get_num_threads() == 2) {
+        const int me = omp_get_thread_num(); /* 0 plays thread a, 1 thread b */
+        pt_err ignored;
+        (void)pt_placement_bind_self(p, me == 0 ? a : b, &ignored);
+#pragma omp barrier
+        for (unsigned k = 0; k < trips; k++) {
+            if (me == 0 && k == warm)
+                start = omp_get_wtime();
+            while (__atomic_load_n(&ball.value, __ATOMIC_ACQUIRE) != 2 * k + (unsigned)me)
+                pt_cpu_relax();
+            __atomic_store_n(&ball.value, 2 * k + (unsigned)me + 1, __ATOMIC_RELEASE);
+        }
+        if (me == 0) {
+            while (__atomic_load_n(&ball.value, __ATOMIC_ACQUIRE) != 2 * trips)
+                pt_cpu_relax();
+            seconds = omp_get_wtime() - start;
+        }
+    }
+    return seconds * 1e9 / rounds;
 }
 
 void pt_placement_print(const pt_placement *p, FILE *f)
